@@ -1,0 +1,20 @@
+{
+  "targets": [
+    {
+      "target_name": "iommufd",
+      "sources": [
+        "native/addon.cc",
+        "native/iommufd.cc",
+        "native/ioas.cc",
+        "native/hwpt.cc",
+        "native/fault_queue.cc",
+        "native/selftest.cc"
+      ],
+      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+      "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],
+      "cflags!": ["-fno-exceptions"],
+      "cflags_cc!": ["-fno-exceptions", "-std=gnu++17"],
+      "cflags_cc": ["-std=c++17", "-fexceptions", "-Wall", "-Wextra", "-Wno-unused-parameter"]
+    }
+  ]
+}

@@ -1,0 +1,212 @@
+#!/usr/bin/env node
+// iommufd-rig: runs one command inside a QEMU guest that has a real iommufd kernel, an emulated
+// intel-iommu and the `edu` DMA test device, and exits with that command's status.
+//
+//   iommufd-rig [options] -- command [args...]
+//
+// The guest's root is the host's / shared read-only over 9p, so the guest sees the same files and
+// programs as the host; the working directory (and any --rw dir) is shared writable at its own path.
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync, rmSync, mkdtempSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const cacheDir = process.env.IOMMUFD_CACHE ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'iommufd-node');
+
+const usage = `usage: iommufd-rig [options] -- command [args...]
+
+Boots the rig guest (QEMU q35 + intel-iommu + edu) and runs one command in it.
+  --kernel newest|6.12|PATH  guest kernel: a series built from Debian's source (cached), or a bzImage
+                             (default: newest)
+  --intel-iommu on|off       the guest's intel_iommu= (default on). On 6.12 the kernel's iommufd
+                             test device only binds with it off.
+  --accel auto|kvm|tcg       auto uses KVM only if a probe boot shows it works here (default auto)
+  --timeout SECONDS          hard limit for the whole boot (default 900); exit status 124 when hit
+  --mem MIB                  guest memory (default 3072)
+  --smp N                    guest CPUs (default 2)
+  --cwd DIR                  working directory of the command (default: the current one)
+  --rw DIR                   share DIR writable at the same path (repeatable; default: --cwd)
+  --env NAME=VALUE           extra environment for the command (repeatable)
+  --out DIR                  job directory, mounted writable at /run/rig in the guest; keeps
+                             serial.log (the guest kernel's console) (default: a new dir in the cache)
+  -q, --quiet                no rig progress lines on stderr
+In the guest: IOMMUFD_RIG=1, IOMMUFD_RIG_KERNEL=<series or path>, IOMMUFD_RIG_INTEL_IOMMU=on|off.`;
+
+function fail(msg, code = 2) {
+  process.stderr.write(`iommufd-rig: ${msg}\n`);
+  process.exit(code);
+}
+
+let parsed;
+try {
+  parsed = parseArgs({
+    allowPositionals: true,
+    options: {
+      kernel: { type: 'string', default: 'newest' },
+      'intel-iommu': { type: 'string', default: 'on' },
+      accel: { type: 'string', default: 'auto' },
+      timeout: { type: 'string', default: '900' },
+      mem: { type: 'string', default: '3072' },
+      smp: { type: 'string', default: '2' },
+      cwd: { type: 'string' },
+      rw: { type: 'string', multiple: true },
+      env: { type: 'string', multiple: true },
+      out: { type: 'string' },
+      quiet: { type: 'boolean', short: 'q', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+} catch (e) {
+  fail(`${e.message}\n${usage}`);
+}
+const opt = parsed.values;
+if (opt.help) {
+  process.stdout.write(`${usage}\n`);
+  process.exit(0);
+}
+const command = parsed.positionals;
+if (command.length === 0) fail(`no command given\n${usage}`);
+if (!['on', 'off'].includes(opt['intel-iommu'])) fail('--intel-iommu takes on or off');
+if (!['auto', 'kvm', 'tcg'].includes(opt.accel)) fail('--accel takes auto, kvm or tcg');
+const timeoutMs = Number(opt.timeout) * 1000;
+if (!(timeoutMs > 0)) fail('--timeout takes a number of seconds');
+
+const say = (msg) => opt.quiet || process.stderr.write(`[rig] ${msg}\n`);
+
+function kernelImage(kernel) {
+  if (kernel === 'newest' || /^\d+\.\d+$/.test(kernel)) {
+    const r = spawnSync(join(here, 'build-kernel.sh'), [kernel], { stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8' });
+    if (r.status !== 0) fail(`building the ${kernel} kernel failed`, 1);
+    return r.stdout.trim().split('\n').pop();
+  }
+  if (!existsSync(kernel)) fail(`no kernel image at ${kernel}`);
+  return resolve(kernel);
+}
+
+function qemuArgs({ image, accel, jobDir, shares, intelIommu }) {
+  const init = join(here, 'guest', 'init');
+  const append = [
+    'console=ttyS0', 'root=rigroot', 'rootfstype=9p', 'ro',
+    'rootflags=trans=virtio,version=9p2000.L,msize=512000,cache=loose',
+    `init=${init}`, 'panic=-1', `intel_iommu=${intelIommu}`,
+  ].join(' ');
+  const args = [
+    '-nodefaults', '-no-user-config', '-display', 'none', '-no-reboot',
+    // intremap needs a split irqchip under KVM; TCG has no in-kernel irqchip to split.
+    '-machine', accel === 'kvm' ? 'q35,kernel-irqchip=split' : 'q35',
+    '-accel', accel === 'kvm' ? 'kvm' : 'tcg,thread=multi',
+    '-cpu', accel === 'kvm' ? 'host' : 'max',
+    '-smp', opt.smp, '-m', opt.mem,
+    // The IOMMU must come before the devices it translates.
+    '-device', 'intel-iommu,intremap=on,x-scalable-mode=on,device-iotlb=on',
+    '-device', 'edu',
+    '-kernel', image, '-append', append,
+    '-fsdev', 'local,id=rigroot,path=/,security_model=none,readonly=on,multidevs=remap',
+    '-device', 'virtio-9p-pci,fsdev=rigroot,mount_tag=rigroot',
+    '-fsdev', `local,id=rigjob,path=${jobDir},security_model=none`,
+    '-device', 'virtio-9p-pci,fsdev=rigjob,mount_tag=rigjob',
+    '-serial', `file:${join(jobDir, 'serial.log')}`,
+    '-chardev', 'stdio,id=out,signal=off', '-serial', 'chardev:out',
+  ];
+  shares.forEach((path, i) => {
+    args.push('-fsdev', `local,id=rw${i},path=${path},security_model=none,multidevs=remap`,
+      '-device', `virtio-9p-pci,fsdev=rw${i},mount_tag=rw${i}`);
+  });
+  return args;
+}
+
+function writeJob(jobDir, { cwd, shares, env, argv }) {
+  const q = (s) => `'${String(s).replaceAll("'", "'\\''")}'`;
+  writeFileSync(join(jobDir, 'shares'), shares.map((p, i) => `rw${i} ${p}\n`).join(''));
+  const lines = Object.entries(env).map(([k, v]) => `export ${k}=${q(v)}`);
+  lines.push(`cd ${q(cwd)} || exit 126`, `exec ${argv.map(q).join(' ')}`);
+  writeFileSync(join(jobDir, 'job.sh'), `${lines.join('\n')}\n`);
+  rmSync(join(jobDir, 'status'), { force: true });
+}
+
+// Runs one boot; resolves to {status, timedOut}. status is null when the guest never reported one.
+function boot(args, jobDir, limitMs, { output = 'inherit' } = {}) {
+  return new Promise((done) => {
+    const child = spawn('qemu-system-x86_64', args, { stdio: ['ignore', output, 'inherit'] });
+    let timedOut = false;
+    const timer = setTimeout(() => { timedOut = true; child.kill('SIGKILL'); }, limitMs);
+    const forward = (sig) => child.kill(sig);
+    process.on('SIGINT', forward).on('SIGTERM', forward);
+    child.on('error', (e) => fail(`cannot start qemu-system-x86_64: ${e.message}`, 1));
+    child.on('exit', () => {
+      clearTimeout(timer);
+      process.off('SIGINT', forward).off('SIGTERM', forward);
+      const file = join(jobDir, 'status');
+      const status = existsSync(file) ? Number(readFileSync(file, 'utf8').trim()) : null;
+      done({ status, timedOut });
+    });
+  });
+}
+
+// Nested KVM on these machines can hang at kernel entry; probe once per host boot and remember.
+async function chooseAccel(image) {
+  if (opt.accel !== 'auto') return opt.accel;
+  try {
+    const bootId = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+    const memo = join(cacheDir, `kvm-probe-${bootId}`);
+    if (existsSync(memo)) return readFileSync(memo, 'utf8').trim();
+    let verdict = 'tcg';
+    if (existsSync('/dev/kvm')) {
+      say('probing whether KVM boots a guest here (once per host boot)');
+      const jobDir = mkdtempSync(join(cacheDir, 'kvm-probe-'));
+      writeJob(jobDir, { cwd: '/', shares: [], env: {}, argv: ['true'] });
+      const r = await boot(qemuArgs({ image, accel: 'kvm', jobDir, shares: [], intelIommu: 'on' }), jobDir, 15000, { output: 'ignore' });
+      if (r.status === 0) verdict = 'kvm';
+      rmSync(jobDir, { recursive: true, force: true });
+    }
+    writeFileSync(memo, verdict);
+    return verdict;
+  } catch {
+    return 'tcg';
+  }
+}
+
+mkdirSync(cacheDir, { recursive: true });
+const image = kernelImage(opt.kernel);
+const accel = await chooseAccel(image);
+const cwd = resolve(opt.cwd ?? process.cwd());
+const shares = [...new Set((opt.rw ?? [cwd]).map((p) => resolve(p)))];
+mkdirSync(join(cacheDir, 'runs'), { recursive: true });
+const jobDir = resolve(opt.out ?? mkdtempSync(join(cacheDir, 'runs', 'job-')));
+mkdirSync(jobDir, { recursive: true });
+
+const env = {
+  PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin',
+  HOME: '/tmp',
+  TERM: process.env.TERM ?? 'dumb',
+  IOMMUFD_RIG: '1',
+  IOMMUFD_RIG_KERNEL: opt.kernel,
+  IOMMUFD_RIG_INTEL_IOMMU: opt['intel-iommu'],
+};
+for (const k of ['CI', 'FORCE_COLOR', 'NO_COLOR', 'NODE_OPTIONS', 'LANG']) if (process.env[k] !== undefined) env[k] = process.env[k];
+for (const kv of opt.env ?? []) {
+  const i = kv.indexOf('=');
+  if (i < 1) fail(`--env takes NAME=VALUE, got ${kv}`);
+  env[kv.slice(0, i)] = kv.slice(i + 1);
+}
+writeJob(jobDir, { cwd, shares, env, argv: command });
+
+say(`booting ${image} (${accel.toUpperCase()}, intel_iommu=${opt['intel-iommu']}); serial log: ${join(jobDir, 'serial.log')}`);
+const started = Date.now();
+const { status, timedOut } = await boot(qemuArgs({ image, accel, jobDir, shares, intelIommu: opt['intel-iommu'] }), jobDir, timeoutMs);
+const secs = ((Date.now() - started) / 1000).toFixed(1);
+if (timedOut) {
+  say(`timed out after ${opt.timeout} s; serial log: ${join(jobDir, 'serial.log')}`);
+  process.exit(124);
+}
+if (status === null) {
+  const log = existsSync(join(jobDir, 'serial.log')) ? readFileSync(join(jobDir, 'serial.log'), 'utf8') : '';
+  process.stderr.write(log.split('\n').slice(-30).join('\n'));
+  say(`the guest stopped without reporting a status (after ${secs} s); serial log: ${join(jobDir, 'serial.log')}`);
+  process.exit(125);
+}
+say(`guest exited with status ${status} after ${secs} s`);
+process.exit(status);
