@@ -78,7 +78,8 @@ const say = (msg) => opt.quiet || process.stderr.write(`[rig] ${msg}\n`);
 
 function kernelImage(kernel) {
   if (kernel === 'newest' || /^\d+\.\d+$/.test(kernel)) {
-    const r = spawnSync(join(here, 'build-kernel.sh'), [kernel], { stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8' });
+    const r = spawnSync(join(here, 'build-kernel.sh'), [kernel], { stdio: ['ignore', 'pipe', opt.quiet ? 'pipe' : 'inherit'], encoding: 'utf8' });
+    if (r.status !== 0 && opt.quiet) process.stderr.write(r.stderr);
     if (r.status !== 0) fail(`building the ${kernel} kernel failed`, 1);
     return r.stdout.trim().split('\n').pop();
   }
@@ -187,6 +188,8 @@ const env = {
   IOMMUFD_RIG_INTEL_IOMMU: opt['intel-iommu'],
 };
 for (const k of ['CI', 'FORCE_COLOR', 'NO_COLOR', 'NODE_OPTIONS', 'LANG']) if (process.env[k] !== undefined) env[k] = process.env[k];
+// The guest's output port is a TTY; colour only if ours is too.
+if (env.FORCE_COLOR === undefined && env.NO_COLOR === undefined && !process.stdout.isTTY) env.FORCE_COLOR = '0';
 for (const kv of opt.env ?? []) {
   const i = kv.indexOf('=');
   if (i < 1) fail(`--env takes NAME=VALUE, got ${kv}`);

@@ -1,0 +1,42 @@
+// Errors shaped like Node's SystemError: `code` ("EINVAL", or "ERR_IOMMUFD_*" for the library's
+// own), `errno` (negative, as in Node, for kernel errors), `syscall` (the ioctl or syscall name).
+import { constants } from 'node:os';
+import { binding } from './binding.js';
+
+export class IommufdError extends Error {
+  readonly code: string;
+  readonly errno?: number;
+  readonly syscall?: string;
+
+  constructor(message: string, code: string, errno?: number, syscall?: string) {
+    super(message);
+    this.name = 'IommufdError';
+    this.code = code;
+    if (errno !== undefined) this.errno = errno;
+    if (syscall !== undefined) this.syscall = syscall;
+  }
+}
+binding.setErrorClass(IommufdError);
+
+/** The library's own error codes (kernel errors carry the errno name instead). */
+export const ErrorCodes = {
+  /** The object (iommufd, fault queue, ...) was closed or destroyed. */
+  CLOSED: 'ERR_IOMMUFD_CLOSED',
+  /** A fault group was answered a second time. */
+  ALREADY_ANSWERED: 'ERR_IOMMUFD_ALREADY_ANSWERED',
+  /** A second consumer tried to iterate a fault queue. */
+  BUSY: 'ERR_IOMMUFD_QUEUE_BUSY',
+} as const;
+
+export function closedError(what: string, op: string): IommufdError {
+  return new IommufdError(`${op}: ${what} is closed`, ErrorCodes.CLOSED);
+}
+
+const errnoNames = new Map(Object.entries(constants.errno).map(([name, n]) => [n, name]));
+
+/** A kernel refusal of one fault response, as write(2) reported it. */
+export function responseError(errno: number, cookie: number): IommufdError {
+  const code = errnoNames.get(errno) ?? `E${errno}`;
+  const why = errno === constants.errno.EINVAL ? 'the kernel has no pending fault group with this cookie (answered already, or auto-answered INVALID on detach/replace/destroy)' : 'write failed';
+  return new IommufdError(`${code}: fault response for cookie ${cookie} refused: ${why}`, code, -errno, 'write');
+}

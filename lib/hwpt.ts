@@ -1,0 +1,59 @@
+// Hwpt: a hardware page table (IOMMU_HWPT_ALLOC), paging on an IOAS or nested on a parent HWPT.
+import { binding } from './binding.js';
+import type { FaultQueue } from './fault_queue.js';
+import type { Iommufd } from './iommufd.js';
+
+export const HWPT_ALLOC_NEST_PARENT = 1 << 0;
+export const HWPT_ALLOC_DIRTY_TRACKING = 1 << 1;
+export const HWPT_FAULT_ID_VALID = 1 << 2;
+export const HWPT_ALLOC_PASID = 1 << 3;
+
+/** enum iommu_hwpt_data_type */
+export const HWPT_DATA_NONE = 0;
+export const HWPT_DATA_VTD_S1 = 1;
+
+export interface HwptAllocOptions {
+  /** The device the HWPT is made for (its iommufd dev_id). */
+  deviceId: number;
+  /** The IOAS (paging HWPT) or parent HWPT (nested) it connects to. */
+  parentId: number;
+  /** HWPT_ALLOC_* flags. */
+  flags?: number;
+  /** Deliver this HWPT's I/O page faults to the queue (IOMMU_HWPT_FAULT_ID_VALID). A paging HWPT
+   *  takes one from Linux 6.13; 6.11 and 6.12 accept it only on nested HWPTs. */
+  faultQueue?: FaultQueue;
+  /** Driver data type for nested HWPTs (HWPT_DATA_*). */
+  dataType?: number;
+  /** Driver data for nested HWPTs (for VT-d: struct iommu_hwpt_vtd_s1). */
+  data?: Uint8Array;
+}
+
+export class Hwpt {
+  readonly iommufd: Iommufd;
+  readonly id: number;
+  readonly faultQueue: FaultQueue | undefined;
+
+  private constructor(iommufd: Iommufd, id: number, faultQueue: FaultQueue | undefined) {
+    this.iommufd = iommufd;
+    this.id = id;
+    this.faultQueue = faultQueue;
+  }
+
+  /** @internal Use Iommufd.allocHwpt(). */
+  static alloc(iommufd: Iommufd, o: HwptAllocOptions): Hwpt {
+    const id = binding.hwptAlloc(iommufd.fd, {
+      devId: o.deviceId,
+      ptId: o.parentId,
+      flags: o.flags ?? 0,
+      faultId: o.faultQueue?.id,
+      dataType: o.dataType,
+      data: o.data,
+    });
+    return new Hwpt(iommufd, id, o.faultQueue);
+  }
+
+  /** IOMMU_DESTROY. EBUSY while a device is attached. */
+  destroy(): void {
+    this.iommufd.destroy(this.id);
+  }
+}
