@@ -7,7 +7,7 @@
 // The guest's root is the host's / shared read-only over 9p, so the guest sees the same files and
 // programs as the host; the working directory (and any --rw dir) is shared writable at its own path.
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync, rmSync, mkdtempSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -33,7 +33,8 @@ Boots the rig guest (QEMU q35 + intel-iommu + edu) and runs one command in it.
   --out DIR                  job directory, mounted writable at /run/rig in the guest; keeps
                              serial.log (the guest kernel's console) (default: a new dir in the cache)
   -q, --quiet                no rig progress lines on stderr
-In the guest: IOMMUFD_RIG=1, IOMMUFD_RIG_KERNEL=<series or path>, IOMMUFD_RIG_INTEL_IOMMU=on|off.`;
+In the guest: IOMMUFD_RIG=1, IOMMUFD_RIG_KERNEL=<series or path>, IOMMUFD_RIG_KERNEL_RELEASE=<x.y.z>,
+IOMMUFD_RIG_INTEL_IOMMU=on|off.`;
 
 function fail(msg, code = 2) {
   process.stderr.write(`iommufd-rig: ${msg}\n`);
@@ -85,6 +86,13 @@ function kernelImage(kernel) {
   }
   if (!existsSync(kernel)) fail(`no kernel image at ${kernel}`);
   return resolve(kernel);
+}
+
+// build-kernel.sh leaves "linux-source-7.2 7.2.13-1" beside the image: report the upstream part.
+function kernelRelease(image) {
+  const file = join(dirname(image), 'version');
+  if (!existsSync(file)) return '';
+  return readFileSync(file, 'utf8').trim().split(' ')[1]?.replace(/-[^-]*$/, '') ?? '';
 }
 
 function qemuArgs({ image, accel, jobDir, shares, intelIommu }) {
@@ -175,7 +183,11 @@ const image = kernelImage(opt.kernel);
 const accel = await chooseAccel(image);
 const cwd = resolve(opt.cwd ?? process.cwd());
 const shares = [...new Set((opt.rw ?? [cwd]).map((p) => resolve(p)))];
-mkdirSync(join(cacheDir, 'runs'), { recursive: true });
+// Job dirs default to the cache; keep the newest 20 so serial logs of recent runs stay at hand.
+const runsDir = join(cacheDir, 'runs');
+mkdirSync(runsDir, { recursive: true });
+readdirSync(runsDir).map((n) => join(runsDir, n)).sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs)
+  .slice(19).forEach((d) => rmSync(d, { recursive: true, force: true }));
 const jobDir = resolve(opt.out ?? mkdtempSync(join(cacheDir, 'runs', 'job-')));
 mkdirSync(jobDir, { recursive: true });
 
@@ -185,11 +197,12 @@ const env = {
   TERM: process.env.TERM ?? 'dumb',
   IOMMUFD_RIG: '1',
   IOMMUFD_RIG_KERNEL: opt.kernel,
+  IOMMUFD_RIG_KERNEL_RELEASE: kernelRelease(image),
   IOMMUFD_RIG_INTEL_IOMMU: opt['intel-iommu'],
 };
 for (const k of ['CI', 'FORCE_COLOR', 'NO_COLOR', 'NODE_OPTIONS', 'LANG']) if (process.env[k] !== undefined) env[k] = process.env[k];
-// The guest's output port is a TTY; colour only if ours is too.
-if (env.FORCE_COLOR === undefined && env.NO_COLOR === undefined && !process.stdout.isTTY) env.FORCE_COLOR = '0';
+// The command writes into a pipe; let it colour its output when ours goes to a terminal.
+if (env.FORCE_COLOR === undefined && env.NO_COLOR === undefined && process.stdout.isTTY) env.FORCE_COLOR = '1';
 for (const kv of opt.env ?? []) {
   const i = kv.indexOf('=');
   if (i < 1) fail(`--env takes NAME=VALUE, got ${kv}`);
@@ -211,5 +224,6 @@ if (status === null) {
   say(`the guest stopped without reporting a status (after ${secs} s); serial log: ${join(jobDir, 'serial.log')}`);
   process.exit(125);
 }
-say(`guest exited with status ${status} after ${secs} s`);
+const up = /rig: userspace up at ([\d.]+) s/.exec(readFileSync(join(jobDir, 'serial.log'), 'utf8'));
+say(`guest exited with status ${status} after ${secs} s${up ? ` (userspace reached ${up[1]} s after kernel start)` : ''}`);
 process.exit(status);

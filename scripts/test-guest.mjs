@@ -1,0 +1,49 @@
+#!/usr/bin/env node
+// npm run test:guest: builds what is missing, then boots the rig once per kernel configuration and
+// runs the guest vitest suite inside, printing vitest's own output. Exits non-zero if any boot fails.
+//
+//   node scripts/test-guest.mjs [--only newest|6.12] [vitest args...]
+//
+// Which suites run where (the directories under test/guest say what they need):
+//   any   every boot
+//   mock  the kernel's iommufd test device: 7.x with intel_iommu=on; 6.12 only with intel_iommu=off
+//         (there the test device cannot bind while intel-iommu is active: MOCK_DOMAIN -> EINVAL)
+//   vtd   intel-iommu on: the VFIO path with the edu device
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const args = process.argv.slice(2);
+let only;
+const i = args.indexOf('--only');
+if (i >= 0) [, only] = args.splice(i, 2);
+
+const boots = [
+  { kernel: 'newest', intelIommu: 'on', suites: ['any', 'mock', 'vtd'] },
+  { kernel: '6.12', intelIommu: 'off', suites: ['any', 'mock'] },
+  { kernel: '6.12', intelIommu: 'on', suites: ['any', 'vtd'] },
+].filter((b) => !only || b.kernel === only);
+
+function run(cmd, argv) {
+  const r = spawnSync(cmd, argv, { cwd: root, stdio: 'inherit' });
+  return r.status ?? 1;
+}
+
+if (!existsSync(join(root, 'build/Release/iommufd.node')) && run('npx', ['node-gyp', 'rebuild']) !== 0) process.exit(1);
+
+const results = [];
+for (const b of boots) {
+  const label = `${b.kernel}, intel_iommu=${b.intelIommu}`;
+  console.log(`\n=== guest suite: ${label}: ${b.suites.join(', ')}`);
+  const status = run(process.execPath, [
+    join(root, 'scripts/rig.mjs'), '--kernel', b.kernel, '--intel-iommu', b.intelIommu, '--timeout', '1200', '--',
+    join(root, 'node_modules/.bin/vitest'), 'run', '--config', 'vitest.guest.config.ts',
+    ...b.suites.map((s) => `test/guest/${s}/`), ...args,
+  ]);
+  results.push({ label, status });
+}
+console.log('\n=== guest suite summary');
+for (const r of results) console.log(`${r.status === 0 ? 'ok  ' : 'FAIL'} ${r.label}${r.status === 0 ? '' : ` (exit ${r.status})`}`);
+process.exit(results.every((r) => r.status === 0) ? 0 : 1);
