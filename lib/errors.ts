@@ -24,8 +24,8 @@ export const ErrorCodes = {
   CLOSED: 'ERR_IOMMUFD_CLOSED',
   /** A fault group was answered a second time. */
   ALREADY_ANSWERED: 'ERR_IOMMUFD_ALREADY_ANSWERED',
-  /** A second consumer tried to iterate a fault queue. */
-  BUSY: 'ERR_IOMMUFD_QUEUE_BUSY',
+  /** A fault group's cookie now names a newer group: the kernel auto-answered this one. */
+  FAULT_STALE: 'ERR_IOMMUFD_FAULT_STALE',
 } as const;
 
 export function closedError(what: string, op: string): IommufdError {

@@ -66,14 +66,17 @@ export class FaultGroup {
    * Answers the group (default 'success'). Throws ERR_IOMMUFD_ALREADY_ANSWERED on a second answer
    * and ERR_IOMMUFD_CLOSED after close. The promise settles when the response reached the kernel:
    * it rejects (EINVAL) when the kernel no longer had the group, e.g. it auto-answered INVALID on
-   * detach or replace. An ignored promise never becomes an unhandled rejection.
+   * detach or replace, and with ERR_IOMMUFD_FAULT_STALE, without writing, when the kernel has
+   * since given the group's cookie to a newer group (cookies are reused at once), so that a late
+   * answer can never answer someone else's fault. An ignored promise never becomes an unhandled
+   * rejection.
    */
   respond(code: ResponseCode = 'success'): Promise<void> {
+    const value = code === 'success' ? PAGE_RESP_SUCCESS : code === 'invalid' ? PAGE_RESP_INVALID : -1;
+    if (value < 0) throw new TypeError(`respond: code must be 'success' or 'invalid', got ${String(code)}`);
     if (this.#answered) {
       throw new IommufdError(`respond: fault group ${this.cookie} was already answered`, ErrorCodes.ALREADY_ANSWERED);
     }
-    const value = code === 'success' ? PAGE_RESP_SUCCESS : code === 'invalid' ? PAGE_RESP_INVALID : -1;
-    if (value < 0) throw new TypeError(`respond: code must be 'success' or 'invalid', got ${String(code)}`);
     const p = this.#queue._respond(this, value);
     this.#answered = true;
     p.catch(() => {});
@@ -214,6 +217,11 @@ export class FaultQueue implements AsyncIterable<FaultGroup> {
   /** @internal Called by FaultGroup.respond. */
   _respond(group: FaultGroup, code: number): Promise<void> {
     if (this.closed) throw closedError('fault queue', 'respond');
+    if (this.#pending.get(group.cookie) !== group) {
+      return Promise.reject(new IommufdError(
+        `respond: fault group ${group.cookie} is stale: the kernel answered it INVALID (detach/replace) and reused its cookie`,
+        ErrorCodes.FAULT_STALE));
+    }
     this.#pending.delete(group.cookie);
     const i = this.#flights.length;
     if ((i + 1) * FAULT_RESPONSE_SIZE > this.#responses.byteLength) {
