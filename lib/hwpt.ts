@@ -1,5 +1,6 @@
 // Hwpt: a hardware page table (IOMMU_HWPT_ALLOC), paging on an IOAS or nested on a parent HWPT.
 import { binding } from './binding.js';
+import { IommufdError } from './errors.js';
 import type { FaultQueue } from './fault_queue.js';
 import type { Iommufd } from './iommufd.js';
 
@@ -41,15 +42,24 @@ export class Hwpt {
 
   /** @internal Use Iommufd.allocHwpt(). */
   static alloc(iommufd: Iommufd, o: HwptAllocOptions): Hwpt {
-    const id = binding.hwptAlloc(iommufd.fd, {
-      devId: o.deviceId,
-      ptId: o.parentId,
-      flags: o.flags ?? 0,
-      faultId: o.faultQueue?.id,
-      dataType: o.dataType,
-      data: o.data,
-    });
-    return new Hwpt(iommufd, id, o.faultQueue);
+    try {
+      const id = binding.hwptAlloc(iommufd.fd, {
+        devId: o.deviceId,
+        ptId: o.parentId,
+        flags: o.flags ?? 0,
+        faultId: o.faultQueue?.id,
+        dataType: o.dataType,
+        data: o.data,
+      });
+      return new Hwpt(iommufd, id, o.faultQueue);
+    } catch (e) {
+      const err = e as IommufdError;
+      if (err.code === 'ENOTSUP' && o.faultQueue && !o.dataType) {
+        throw new IommufdError(`${err.message}: a paging HWPT takes a fault queue from Linux 6.13; before, only a nested one does`,
+          err.code, err.errno, err.syscall);
+      }
+      throw e;
+    }
   }
 
   /** IOMMU_DESTROY. EBUSY while a device is attached. */

@@ -2,6 +2,8 @@
 
 #include <uv.h>
 
+#include <cctype>
+#include <cstring>
 #include <string>
 
 namespace iommufd {
@@ -9,7 +11,11 @@ namespace iommufd {
 Napi::Error SystemError(Napi::Env env, int err, const char* syscall, const std::string& detail) {
   auto* inst = env.GetInstanceData<Instance>();
   const char* code = uv_err_name(-err);
-  std::string message = std::string(code) + ": " + uv_strerror(-err) + ", " + syscall;
+  // glibc's text, lower-cased as Node prints it (libuv's says "on socket" for EOPNOTSUPP).
+  char buf[128];
+  std::string text = strerror_r(err, buf, sizeof buf);
+  if (!text.empty()) text[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(text[0])));
+  std::string message = std::string(code) + ": " + text + ", " + syscall;
   if (!detail.empty()) message += " (" + detail + ")";
   Napi::Object error;
   if (inst && !inst->errorClass.IsEmpty()) {
