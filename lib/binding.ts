@@ -1,7 +1,5 @@
 // The native addon, loaded once per process (and once per worker: its state is per environment).
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import native from './native.cjs';
 
 export interface HwInfoRaw {
   type: number;
@@ -16,6 +14,12 @@ export interface NativeFaultPump {
   read(): void;
   write(responses: Uint8Array): Int32Array | undefined;
   close(): void;
+}
+
+export interface VfioRegionInfoRaw {
+  flags: number;
+  size: bigint;
+  offset: bigint;
 }
 
 export interface Binding {
@@ -36,6 +40,15 @@ export interface Binding {
     onError: (err: Error) => void,
     bufferRecords?: number,
   ) => NativeFaultPump;
+  vfioBindIommufd(fd: number, iommufd: number): number;
+  vfioAttachPt(fd: number, ptId: number, pasid?: number): number;
+  vfioDetachPt(fd: number, pasid?: number): void;
+  vfioGetInfo(fd: number): { flags: number; numRegions: number; numIrqs: number };
+  vfioRegionInfo(fd: number, index: number): VfioRegionInfoRaw;
+  vfioReset(fd: number): void;
+  vfioRead(fd: number, offset: bigint, into: Uint8Array): number;
+  vfioWrite(fd: number, offset: bigint, data: Uint8Array): number;
+  allocPages(length: number): ArrayBuffer;
   selftest: {
     mockDomain(fd: number, ptId: number): { stdevId: number; hwptId: number; idevId: number };
     mockDomainReplace(fd: number, stdevId: number, ptId: number): void;
@@ -43,7 +56,4 @@ export interface Binding {
   };
 }
 
-// lib/ (sources, under vitest) and dist/ (built) both sit one level below the package root.
-const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const require = createRequire(import.meta.url);
-export const binding: Binding = require('node-gyp-build')(root);
+export const binding = native as Binding;

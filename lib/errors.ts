@@ -3,7 +3,7 @@
 import { constants } from 'node:os';
 import { binding } from './binding.js';
 
-export class IommufdError extends Error {
+class IommufdErrorClass extends Error {
   readonly code: string;
   readonly errno?: number;
   readonly syscall?: string;
@@ -16,6 +16,12 @@ export class IommufdError extends Error {
     if (syscall !== undefined) this.syscall = syscall;
   }
 }
+
+// One class per process even when both the ESM and the CommonJS build are loaded (they share the
+// addon), so `instanceof IommufdError` holds whichever build threw.
+const shared = Symbol.for('iommufd.IommufdError');
+export const IommufdError: typeof IommufdErrorClass = ((globalThis as Record<symbol, unknown>)[shared] ??= IommufdErrorClass) as typeof IommufdErrorClass;
+export type IommufdError = IommufdErrorClass;
 binding.setErrorClass(IommufdError);
 
 /** The library's own error codes (kernel errors carry the errno name instead). */

@@ -33,7 +33,7 @@ function run(cmd, argv) {
 
 if (!existsSync(join(root, 'build/Release/iommufd.node')) && run('npx', ['node-gyp', 'rebuild']) !== 0) process.exit(1);
 // The worker-thread tests load the compiled dist/ (Node 20 workers cannot run TypeScript).
-if (run('npx', ['tsc', '-p', 'tsconfig.json']) !== 0) process.exit(1);
+if (run(process.execPath, [join(root, 'scripts/build-ts.mjs')]) !== 0) process.exit(1);
 
 const results = [];
 for (const b of boots) {

@@ -296,8 +296,8 @@ describe('HWPT fault capability by kernel version', () => {
 describe('worker threads', () => {
   it('runs a full round trip inside a worker (per-environment native state)', async () => {
     // Node 20 workers cannot load TypeScript: use the build (scripts/test-guest.mjs runs tsc first).
-    const url = new URL('../../../dist/index.js', import.meta.url).href;
-    const testing = new URL('../../../dist/testing.js', import.meta.url).href;
+    const url = new URL('../../../dist/esm/index.js', import.meta.url).href;
+    const testing = new URL('../../../dist/esm/testing.js', import.meta.url).href;
     const code = `
       const { parentPort } = require('node:worker_threads');
       (async () => {
