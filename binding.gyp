@@ -8,7 +8,8 @@
         "native/ioas.cc",
         "native/hwpt.cc",
         "native/fault_queue.cc",
-        "native/selftest.cc"
+        "native/selftest.cc",
+        "native/vfio_device.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],

@@ -93,6 +93,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitHwpt(env, exports);
   InitFaultQueue(env, exports);
   InitSelftest(env, exports);
+  InitVfioDevice(env, exports);
   return exports;
 }
 

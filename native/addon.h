@@ -39,5 +39,6 @@ void InitIoas(Napi::Env env, Napi::Object exports);
 void InitHwpt(Napi::Env env, Napi::Object exports);
 void InitFaultQueue(Napi::Env env, Napi::Object exports);
 void InitSelftest(Napi::Env env, Napi::Object exports);
+void InitVfioDevice(Napi::Env env, Napi::Object exports);
 
 }  // namespace iommufd
