@@ -11,3 +11,20 @@ export {
   PGFAULT_PERM_WRITE, type FaultRecord, type ResponseCode,
 } from './fault.js';
 export { ErrorCodes, IommufdError } from './errors.js';
+export {
+  allocPages, VFIO_DEVICE_FLAGS_PCI, VFIO_DEVICE_FLAGS_RESET, VFIO_NOT_BOUND, VFIO_PCI_BAR0_REGION_INDEX,
+  VFIO_PCI_CONFIG_REGION_INDEX, VFIO_PCI_ROM_REGION_INDEX, VFIO_REGION_INFO_FLAG_CAPS, VFIO_REGION_INFO_FLAG_MMAP,
+  VFIO_REGION_INFO_FLAG_READ, VFIO_REGION_INFO_FLAG_WRITE, VfioDevice, type AccessWidth, type AttachTarget,
+  type VfioDeviceInfo, type VfioRegionInfo,
+} from './vfio_device.js';
+export {
+  decodeHwInfo, decodeVtdHwInfo, HW_CAP_DIRTY_TRACKING, HW_CAP_PCI_ATS_NOT_SUPPORTED, HW_CAP_PCI_PASID_EXEC,
+  HW_CAP_PCI_PASID_PRIV, HW_INFO_TYPE_AMD, HW_INFO_TYPE_ARM_SMMUV3, HW_INFO_TYPE_INTEL_VTD, HW_INFO_TYPE_NONE,
+  HW_INFO_TYPE_SELFTEST, HW_INFO_TYPE_TEGRA241_CMDQV, HW_INFO_VTD_ERRATA_772415_SPR17, type DecodedHwInfo,
+  type VtdCapReg, type VtdEcapReg, type VtdHwInfo,
+} from './hw_info.js';
+export {
+  bindVfioPci, findPciDevices, PCI_BIND_FAILED, PCI_CAP_ID_EXP, PCI_CAP_ID_MSI, PCI_CAP_ID_MSIX, PCI_CAP_ID_PM,
+  PCI_EXT_CAP_ID_ATS, PCI_EXT_CAP_ID_PASID, PCI_EXT_CAP_ID_PRI, pciCapabilities, pciDriver, pciExtendedCapabilities,
+  pciIommuFeatures, readPciConfig, unbindVfioPci, type PciCapability, type PciExtendedCapability, type PciIommuFeatures,
+} from './pci.js';

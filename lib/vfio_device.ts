@@ -1,0 +1,413 @@
+// VfioDevice: a device bound to vfio-pci, through its VFIO cdev (/dev/vfio/devices/vfioN), bound to
+// an iommufd and attached to an IOAS or HWPT. Its DMA then goes through that page table.
+import { readdirSync, realpathSync } from 'node:fs';
+import { basename } from 'node:path';
+import { binding } from './binding.js';
+import { closedError, IommufdError } from './errors.js';
+import { decodeHwInfo, type DecodedHwInfo } from './hw_info.js';
+import { Hwpt } from './hwpt.js';
+import { Ioas } from './ioas.js';
+import type { Iommufd } from './iommufd.js';
+import { pciAddress, pciIommuFeatures } from './pci.js';
+
+/** VFIO_DEVICE_FLAGS_* (VfioDeviceInfo.flags) */
+export const VFIO_DEVICE_FLAGS_RESET = 1 << 0;
+export const VFIO_DEVICE_FLAGS_PCI = 1 << 1;
+
+/** VFIO_REGION_INFO_FLAG_* (VfioRegionInfo.flags) */
+export const VFIO_REGION_INFO_FLAG_READ = 1 << 0;
+export const VFIO_REGION_INFO_FLAG_WRITE = 1 << 1;
+export const VFIO_REGION_INFO_FLAG_MMAP = 1 << 2;
+export const VFIO_REGION_INFO_FLAG_CAPS = 1 << 3;
+
+/** vfio-pci's fixed region indexes: BARs 0-5 are 0-5. */
+export const VFIO_PCI_BAR0_REGION_INDEX = 0;
+export const VFIO_PCI_ROM_REGION_INDEX = 6;
+export const VFIO_PCI_CONFIG_REGION_INDEX = 7;
+
+/** Code of the error thrown by operations that need bind() first. */
+export const VFIO_NOT_BOUND = 'ERR_IOMMUFD_NOT_BOUND';
+
+export interface VfioDeviceInfo {
+  /** VFIO_DEVICE_FLAGS_* */
+  flags: number;
+  numRegions: number;
+  numIrqs: number;
+}
+
+export interface VfioRegionInfo {
+  index: number;
+  /** VFIO_REGION_INFO_FLAG_* */
+  flags: number;
+  size: bigint;
+  /** Where the region starts in the device fd (for pread/pwrite/mmap). */
+  offset: bigint;
+}
+
+/** What a device attaches to: an IOAS (the kernel makes or reuses a HWPT for it), a HWPT, or an id. */
+export type AttachTarget = { readonly id: number } | number;
+
+export type AccessWidth = 1 | 2 | 4;
+
+/**
+ * Page-aligned anonymous memory (mmap) for Ioas.map(): the IOMMU maps whole pages, and no JS
+ * allocation promises page alignment. Unmapped when the ArrayBuffer is collected; the Ioas keeps
+ * what it maps alive while mapped.
+ */
+export function allocPages(length: number): ArrayBuffer {
+  return binding.allocPages(length);
+}
+
+const ATTACH = 'VFIO_DEVICE_ATTACH_IOMMUFD_PT';
+const DETACH = 'VFIO_DEVICE_DETACH_IOMMUFD_PT';
+
+export class VfioDevice {
+  /** The cdev path it was opened from. */
+  readonly path: string;
+  /** Its PCI address ('0000:00:01.0') when it is a PCI device. */
+  readonly pciAddress: string | undefined;
+  #fd: number;
+  #iommufd: Iommufd | undefined;
+  #deviceId = 0;
+  // What attach() last succeeded with: the attachment to re-establish after a failed replace.
+  #attached: AttachTarget | undefined;
+  #regions = new Map<number, VfioRegionInfo>();
+  #pasidAttach: boolean | undefined;
+
+  private constructor(path: string, fd: number, address: string | undefined) {
+    this.path = path;
+    this.#fd = fd;
+    this.pciAddress = address;
+  }
+
+  /** Opens a VFIO cdev (/dev/vfio/devices/vfioN). Nothing but bind() works until it is bound. */
+  static open(path: string): VfioDevice {
+    if (typeof path !== 'string') throw new TypeError('VfioDevice.open: path must be a string');
+    // sysfs links the cdev to its device; for PCI the device directory is named by its address.
+    let address: string | undefined;
+    try {
+      address = basename(realpathSync(`/sys/class/vfio-dev/${basename(path)}/device`));
+    } catch {
+      address = undefined;
+    }
+    if (address !== undefined && !/^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$/.test(address)) address = undefined;
+    return new VfioDevice(path, binding.open(path), address);
+  }
+
+  /** Opens the VFIO cdev of the PCI device at `address` ('0000:00:01.0'); it must be on vfio-pci. */
+  static openPci(address: string): VfioDevice {
+    const op = 'VfioDevice.openPci';
+    const dir = `/sys/bus/pci/devices/${pciAddress(address, op)}/vfio-dev`;
+    let names: string[];
+    try {
+      names = readdirSync(dir).filter((n) => /^vfio\d+$/.test(n));
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+      names = [];
+    }
+    if (names.length !== 1) {
+      throw new IommufdError(
+        `ENOENT: ${op}: ${address} has no VFIO cdev (${dir}): bind it to vfio-pci (bindVfioPci) on a kernel with CONFIG_VFIO_DEVICE_CDEV`,
+        'ENOENT', -2, 'open',
+      );
+    }
+    return new VfioDevice(`/dev/vfio/devices/${names[0]}`, binding.open(`/dev/vfio/devices/${names[0]}`), address);
+  }
+
+  /** The device fd; throws once closed. */
+  get fd(): number {
+    if (this.#fd < 0) throw closedError(this.#name(), 'fd');
+    return this.#fd;
+  }
+
+  get closed(): boolean { return this.#fd < 0; }
+
+  /** The iommufd it is bound to, if any. */
+  get iommufd(): Iommufd | undefined { return this.#iommufd; }
+
+  /** Its iommufd device id (dev_id for HWPT_ALLOC and GET_HW_INFO); throws before bind(). */
+  get deviceId(): number {
+    this.#bound('deviceId');
+    return this.#deviceId;
+  }
+
+  /**
+   * VFIO_DEVICE_BIND_IOMMUFD: makes the device usable and hands its DMA to the iommufd (blocked
+   * until attached). Returns the device id. A device binds once; closing it unbinds.
+   */
+  bind(iommufd: Iommufd): number {
+    this.#deviceId = binding.vfioBindIommufd(this.fd, iommufd.fd);
+    this.#iommufd = iommufd;
+    return this.#deviceId;
+  }
+
+  /**
+   * VFIO_DEVICE_ATTACH_IOMMUFD_PT: routes the device's DMA (without PASID) through an IOAS or a
+   * HWPT. Returns the id of the HWPT now in use (for an IOAS, the one the kernel made or reused).
+   * On an attached device this replaces the HWPT without a window of blocked DMA.
+   */
+  attach(target: AttachTarget): number {
+    this.#bound('attach');
+    const ptId = idOf(target, 'attach');
+    try {
+      const hwptId = binding.vfioAttachPt(this.fd, ptId);
+      this.#attached = target;
+      return hwptId;
+    } catch (e) {
+      throw this.#explainAttach(e, target);
+    }
+  }
+
+  /** Moves an attached device to another IOAS or HWPT: the same ioctl as attach(). */
+  replace(target: AttachTarget): number {
+    return this.attach(target);
+  }
+
+  /** VFIO_DEVICE_DETACH_IOMMUFD_PT: the device's DMA is blocked again. */
+  detach(): void {
+    this.#bound('detach');
+    binding.vfioDetachPt(this.fd);
+    this.#attached = undefined;
+  }
+
+  /**
+   * Attaches one PASID of the device to an IOAS or HWPT (replacing its current one). Linux 6.15+;
+   * older kernels refuse it with EINVAL, reported as "not supported by this kernel". A HWPT for
+   * PASID use must be allocated with HWPT_ALLOC_PASID.
+   */
+  attachPasid(pasid: number, target: AttachTarget): number {
+    this.#bound('attachPasid');
+    const ptId = idOf(target, 'attachPasid');
+    checkPasid(pasid, 'attachPasid');
+    try {
+      return binding.vfioAttachPt(this.fd, ptId, pasid);
+    } catch (e) {
+      throw this.#explainPasid(e, pasid, ATTACH);
+    }
+  }
+
+  /** Detaches one PASID; the kernel ignores a PASID that is not attached. Linux 6.15+. */
+  detachPasid(pasid: number): void {
+    this.#bound('detachPasid');
+    checkPasid(pasid, 'detachPasid');
+    try {
+      binding.vfioDetachPt(this.fd, pasid);
+    } catch (e) {
+      throw this.#explainPasid(e, pasid, DETACH);
+    }
+  }
+
+  /**
+   * Whether this kernel and device driver take VFIO_DEVICE_ATTACH_PASID. Probed once by attaching
+   * a PASID to object id 0, which never exists: a kernel that knows the flag looks the id up and
+   * answers ENOENT (changing nothing); one that does not rejects the flag with EINVAL, and a driver
+   * without PASID support answers EOPNOTSUPP (code 'ENOTSUP').
+   */
+  supportsPasidAttach(): boolean {
+    this.#bound('supportsPasidAttach');
+    if (this.#pasidAttach === undefined) {
+      try {
+        binding.vfioAttachPt(this.fd, 0, 1);
+        this.#pasidAttach = true;
+      } catch (e) {
+        const code = (e as IommufdError).code;
+        if (code !== 'ENOENT' && code !== 'EINVAL' && code !== 'ENOTSUP') throw e;
+        this.#pasidAttach = code === 'ENOENT';
+      }
+    }
+    return this.#pasidAttach;
+  }
+
+  /** VFIO_DEVICE_GET_INFO */
+  info(): VfioDeviceInfo {
+    return binding.vfioGetInfo(this.fd);
+  }
+
+  /** VFIO_DEVICE_GET_REGION_INFO (cached: regions do not move while the device is open). */
+  regionInfo(index: number): VfioRegionInfo {
+    let region = this.#regions.get(index);
+    if (region === undefined) {
+      region = { index, ...binding.vfioRegionInfo(this.fd, index) };
+      this.#regions.set(index, region);
+    }
+    return region;
+  }
+
+  /** Reads `length` bytes at `offset` in a region (pread on the device fd). */
+  read(index: number, offset: number, length: number): Uint8Array {
+    const at = this.#at(index, offset, length, 'read');
+    const into = new Uint8Array(length);
+    const n = binding.vfioRead(this.fd, at, into);
+    if (n !== length) throw shortAccess('pread', this.#name(), index, offset, n, length);
+    return into;
+  }
+
+  /** Writes `data` at `offset` in a region (pwrite on the device fd). */
+  write(index: number, offset: number, data: Uint8Array): void {
+    const at = this.#at(index, offset, data.length, 'write');
+    const n = binding.vfioWrite(this.fd, at, data);
+    if (n !== data.length) throw shortAccess('pwrite', this.#name(), index, offset, n, data.length);
+  }
+
+  /** A little-endian value from PCI config space (as vfio-pci presents it). */
+  readConfig(offset: number, width: AccessWidth = 4): number {
+    return getLE(this.read(VFIO_PCI_CONFIG_REGION_INDEX, offset, checkWidth(width, 'readConfig')), width);
+  }
+
+  writeConfig(offset: number, value: number, width: AccessWidth = 4): void {
+    this.write(VFIO_PCI_CONFIG_REGION_INDEX, offset, setLE(value, checkWidth(width, 'writeConfig'), 'writeConfig'));
+  }
+
+  /**
+   * A register of a BAR, read with exactly one access of `width` bytes: vfio-pci turns an aligned
+   * pread of 1, 2 or 4 bytes into one device access of that size, as MMIO registers require.
+   */
+  readBar(bar: number, offset: number, width: AccessWidth = 4): number {
+    return getLE(this.read(checkBar(bar, 'readBar'), offset, checkWidth(width, 'readBar')), width);
+  }
+
+  writeBar(bar: number, offset: number, value: number, width: AccessWidth = 4): void {
+    this.write(checkBar(bar, 'writeBar'), offset, setLE(value, checkWidth(width, 'writeBar'), 'writeBar'));
+  }
+
+  /** VFIO_DEVICE_RESET; EINVAL when the device has no reset method (no VFIO_DEVICE_FLAGS_RESET). */
+  reset(): void {
+    binding.vfioReset(this.fd);
+  }
+
+  /** IOMMU_GET_HW_INFO for this device, decoded. */
+  hwInfo(): DecodedHwInfo {
+    this.#bound('hwInfo');
+    return decodeHwInfo(this.#iommufd!.getHwInfo(this.#deviceId));
+  }
+
+  /**
+   * Closes the device fd. The kernel detaches every PASID and the device, then unbinds it from the
+   * iommufd, so HWPTs it was attached to can be destroyed afterwards. Close devices before their
+   * iommufd (`using` after `await using iommufd` does). Safe to call twice.
+   */
+  close(): void {
+    if (this.#fd < 0) return;
+    const fd = this.#fd;
+    this.#fd = -1;
+    this.#iommufd = undefined;
+    this.#attached = undefined;
+    binding.close(fd);
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  #name(): string {
+    return this.pciAddress === undefined ? this.path : `${this.pciAddress} (${this.path})`;
+  }
+
+  #bound(op: string): void {
+    if (this.#fd < 0) throw closedError(this.#name(), op);
+    if (this.#iommufd === undefined) {
+      throw new IommufdError(`${op}: ${this.#name()} is not bound to an iommufd; call bind() first`, VFIO_NOT_BOUND);
+    }
+  }
+
+  #at(index: number, offset: number, length: number, op: string): bigint {
+    if (!Number.isSafeInteger(offset) || offset < 0) throw new RangeError(`${op}: offset must be a non-negative integer`);
+    const region = this.regionInfo(index);
+    if (BigInt(offset + length) > region.size) {
+      throw new RangeError(`${op}: ${length} bytes at ${offset} run past region ${index} of ${this.#name()} (${region.size} bytes)`);
+    }
+    return region.offset + BigInt(offset);
+  }
+
+  // ENODEV on attaching a fault-capable HWPT: the IOMMU driver could not turn on page requests for
+  // the device. Say which side lacks what, from the device's config space and the IOMMU's caps.
+  // intel-iommu blocks the device's translation before it finds that out and the core does not
+  // undo it, so a replace that fails this way leaves DMA blocked while the kernel still reports the
+  // old attachment (attaching that again is a no-op): detach and attach again to restore it.
+  #explainAttach(e: unknown, target: AttachTarget): unknown {
+    if (!(e instanceof IommufdError) || e.code !== 'ENODEV' || !(target instanceof Hwpt) || !target.faultQueue) return e;
+    const reasons: string[] = [];
+    // Best effort: what cannot be read (config space without root, say) just goes unmentioned.
+    try {
+      if (this.pciAddress !== undefined) {
+        const dev = pciIommuFeatures(this.pciAddress);
+        if (!dev.express) reasons.push('it is conventional PCI: no PCI Express capability, so no PRI capability in its config space');
+        else if (!dev.pri) reasons.push('it has no PRI (Page Request Interface) capability in its config space');
+        else if (!dev.ats) reasons.push('it has no ATS capability, which the IOMMU needs before it enables PRI');
+      }
+    } catch {}
+    try {
+      const { vtd } = this.hwInfo();
+      if (vtd && !vtd.ecap.prs) reasons.push('the IOMMU has no page request support (VT-d ecap PRS=0)');
+      else if (vtd && !vtd.ecap.pds) reasons.push('the IOMMU has no page-request drain support (VT-d ecap PDS=0)');
+      if (vtd && !vtd.ecap.devIotlb) reasons.push('the IOMMU has no device-TLB (ATS) support (VT-d ecap DT=0)');
+    } catch {}
+    if (reasons.length === 0) reasons.push('the IOMMU driver could not enable I/O page faults for it');
+    return new IommufdError(
+      `ENODEV: ${ATTACH}: ${this.#name()} cannot take I/O page faults, so the fault-capable HWPT ${target.id} cannot be attached: ${reasons.join('; ')}${this.#restore()}`,
+      'ENODEV', e.errno, e.syscall,
+    );
+  }
+
+  #restore(): string {
+    const previous = this.#attached;
+    if (previous === undefined) return '';
+    const what = `${previous instanceof Hwpt ? 'HWPT' : previous instanceof Ioas ? 'IOAS' : 'object'} ${idOf(previous, 'attach')}`;
+    try {
+      binding.vfioDetachPt(this.fd);
+      binding.vfioAttachPt(this.fd, idOf(previous, 'attach'));
+      return `. The kernel had blocked the device's DMA on the way; it is attached to ${what} again`;
+    } catch (r) {
+      this.#attached = undefined;
+      return `. The kernel had blocked the device's DMA on the way, and re-attaching it to ${what} failed (${(r as Error).message}): it stays detached`;
+    }
+  }
+
+  #explainPasid(e: unknown, pasid: number, ioctl: string): unknown {
+    if (!(e instanceof IommufdError) || (e.code !== 'EINVAL' && e.code !== 'ENOTSUP') || this.supportsPasidAttach()) return e;
+    const why = e.code === 'EINVAL'
+      ? 'PASID attach is not supported by this kernel (it has no VFIO_DEVICE_ATTACH_PASID; Linux 6.15+ has)'
+      : `PASID attach is not supported by ${this.#name()}'s VFIO driver`;
+    return new IommufdError(`${e.code}: ${ioctl} (pasid ${pasid}): ${why}`, e.code, e.errno, e.syscall);
+  }
+}
+
+function idOf(target: AttachTarget, op: string): number {
+  const id = typeof target === 'number' ? target : target?.id;
+  if (!Number.isInteger(id) || id <= 0 || id > 0xffffffff) throw new TypeError(`${op}: target must be an IOAS, a HWPT or an object id`);
+  return id;
+}
+
+function checkPasid(pasid: number, op: string): void {
+  // PASID 0 is the device's own DMA (IOMMU_NO_PASID): that is attach(). PCIe PASIDs have 20 bits.
+  if (!Number.isInteger(pasid) || pasid < 1 || pasid >= 1 << 20) throw new RangeError(`${op}: pasid must be an integer from 1 to 0xfffff`);
+}
+
+function checkBar(bar: number, op: string): number {
+  if (!Number.isInteger(bar) || bar < 0 || bar > 5) throw new RangeError(`${op}: bar must be 0 to 5`);
+  return bar;
+}
+
+function checkWidth(width: number, op: string): AccessWidth {
+  if (width !== 1 && width !== 2 && width !== 4) throw new RangeError(`${op}: width must be 1, 2 or 4`);
+  return width;
+}
+
+function getLE(bytes: Uint8Array, width: AccessWidth): number {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  return width === 1 ? view.getUint8(0) : width === 2 ? view.getUint16(0, true) : view.getUint32(0, true);
+}
+
+function setLE(value: number, width: AccessWidth, op: string): Uint8Array {
+  if (!Number.isInteger(value) || value < 0 || value >= 2 ** (8 * width)) throw new RangeError(`${op}: value must fit in ${width} bytes unsigned`);
+  const bytes = new Uint8Array(width);
+  const view = new DataView(bytes.buffer);
+  if (width === 1) view.setUint8(0, value);
+  else if (width === 2) view.setUint16(0, value, true);
+  else view.setUint32(0, value, true);
+  return bytes;
+}
+
+function shortAccess(syscall: string, name: string, index: number, offset: number, done: number, wanted: number): IommufdError {
+  return new IommufdError(`EIO: ${syscall}: ${name} region ${index} at ${offset}: ${done} of ${wanted} bytes`, 'EIO', -5, syscall);
+}
