@@ -9,7 +9,8 @@
         "native/hwpt.cc",
         "native/fault_queue.cc",
         "native/selftest.cc",
-        "native/vfio_device.cc"
+        "native/vfio_device.cc",
+        "native/probe.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],

@@ -49,6 +49,8 @@ export interface Binding {
   vfioRead(fd: number, offset: bigint, into: Uint8Array): number;
   vfioWrite(fd: number, offset: bigint, data: Uint8Array): number;
   allocPages(length: number): ArrayBuffer;
+  /** One ioctl with `arg` passed in place: its return value (>= 0), or -errno. */
+  probeIoctl(fd: number, request: number, arg: Uint8Array): number;
   selftest: {
     mockDomain(fd: number, ptId: number): { stdevId: number; hwptId: number; idevId: number };
     mockDomainReplace(fd: number, stdevId: number, ptId: number): void;

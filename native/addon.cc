@@ -94,6 +94,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitFaultQueue(env, exports);
   InitSelftest(env, exports);
   InitVfioDevice(env, exports);
+  InitProbe(env, exports);
   return exports;
 }
 

@@ -40,5 +40,6 @@ void InitHwpt(Napi::Env env, Napi::Object exports);
 void InitFaultQueue(Napi::Env env, Napi::Object exports);
 void InitSelftest(Napi::Env env, Napi::Object exports);
 void InitVfioDevice(Napi::Env env, Napi::Object exports);
+void InitProbe(Napi::Env env, Napi::Object exports);
 
 }  // namespace iommufd
