@@ -32,6 +32,10 @@ export const ErrorCodes = {
   ALREADY_ANSWERED: 'ERR_IOMMUFD_ALREADY_ANSWERED',
   /** A fault group's cookie now names a newer group: the kernel auto-answered this one. */
   FAULT_STALE: 'ERR_IOMMUFD_FAULT_STALE',
+  /** A VFIO device was used before VfioDevice.bind(). */
+  NOT_BOUND: 'ERR_IOMMUFD_NOT_BOUND',
+  /** Binding a PCI device to vfio-pci through sysfs failed. */
+  PCI_BIND: 'ERR_IOMMUFD_PCI_BIND',
 } as const;
 
 export function closedError(what: string, op: string): IommufdError {

@@ -12,7 +12,7 @@ export {
 } from './fault.js';
 export { ErrorCodes, IommufdError } from './errors.js';
 export {
-  allocPages, VFIO_DEVICE_FLAGS_PCI, VFIO_DEVICE_FLAGS_RESET, VFIO_NOT_BOUND, VFIO_PCI_BAR0_REGION_INDEX,
+  allocPages, VFIO_DEVICE_FLAGS_PCI, VFIO_DEVICE_FLAGS_RESET, VFIO_PCI_BAR0_REGION_INDEX,
   VFIO_PCI_CONFIG_REGION_INDEX, VFIO_PCI_ROM_REGION_INDEX, VFIO_REGION_INFO_FLAG_CAPS, VFIO_REGION_INFO_FLAG_MMAP,
   VFIO_REGION_INFO_FLAG_READ, VFIO_REGION_INFO_FLAG_WRITE, VfioDevice, type AccessWidth, type AttachTarget,
   type VfioDeviceInfo, type VfioRegionInfo,
@@ -24,7 +24,7 @@ export {
   type VtdCapReg, type VtdEcapReg, type VtdHwInfo,
 } from './hw_info.js';
 export {
-  bindVfioPci, findPciDevices, PCI_BIND_FAILED, PCI_CAP_ID_EXP, PCI_CAP_ID_MSI, PCI_CAP_ID_MSIX, PCI_CAP_ID_PM,
+  bindVfioPci, findPciDevices, PCI_CAP_ID_EXP, PCI_CAP_ID_MSI, PCI_CAP_ID_MSIX, PCI_CAP_ID_PM,
   PCI_EXT_CAP_ID_ATS, PCI_EXT_CAP_ID_PASID, PCI_EXT_CAP_ID_PRI, pciCapabilities, pciDriver, pciExtendedCapabilities,
   pciIommuFeatures, readPciConfig, unbindVfioPci, type PciCapability, type PciExtendedCapability, type PciIommuFeatures,
 } from './pci.js';

@@ -43,7 +43,8 @@ export class Ioas {
   /** IOMMU_IOAS_UNMAP; returns the number of bytes unmapped. Without arguments unmaps everything. */
   unmap(iova?: bigint, length?: bigint): bigint {
     const all = iova === undefined;
-    const done = binding.ioasUnmap(this.iommufd.fd, this.id, iova ?? 0n, all ? 0n : length ?? this.#mapped.get(iova)?.length ?? 0n);
+    // The kernel's "everything" is iova 0 with length U64_MAX.
+    const done = binding.ioasUnmap(this.iommufd.fd, this.id, iova ?? 0n, all ? 2n ** 64n - 1n : length ?? this.#mapped.get(iova)?.length ?? 0n);
     if (all) this.#mapped.clear();
     else this.#mapped.delete(iova);
     return done;

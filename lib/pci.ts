@@ -3,7 +3,7 @@
 import { existsSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { constants } from 'node:os';
 import { basename } from 'node:path';
-import { IommufdError } from './errors.js';
+import { ErrorCodes, IommufdError } from './errors.js';
 
 const SYSFS = '/sys/bus/pci';
 
@@ -19,7 +19,6 @@ export const PCI_EXT_CAP_ID_PRI = 0x13;
 export const PCI_EXT_CAP_ID_PASID = 0x1b;
 
 /** Code of the error bindVfioPci throws when the device did not end up on vfio-pci. */
-export const PCI_BIND_FAILED = 'ERR_IOMMUFD_PCI_BIND';
 
 export interface PciCapability {
   id: number;
@@ -84,7 +83,7 @@ export function bindVfioPci(address: string): string | undefined {
   if (now !== 'vfio-pci') {
     throw new IommufdError(
       `${op}: ${address} is bound to ${now ?? 'no driver'} after probing, not vfio-pci (is CONFIG_VFIO_PCI built in or loaded?)`,
-      PCI_BIND_FAILED,
+      ErrorCodes.PCI_BIND,
     );
   }
   return previous;

@@ -3,7 +3,7 @@
 import { readdirSync, realpathSync } from 'node:fs';
 import { basename } from 'node:path';
 import { binding } from './binding.js';
-import { closedError, IommufdError } from './errors.js';
+import { closedError, ErrorCodes, IommufdError } from './errors.js';
 import { decodeHwInfo, type DecodedHwInfo } from './hw_info.js';
 import { Hwpt } from './hwpt.js';
 import { Ioas } from './ioas.js';
@@ -26,7 +26,6 @@ export const VFIO_PCI_ROM_REGION_INDEX = 6;
 export const VFIO_PCI_CONFIG_REGION_INDEX = 7;
 
 /** Code of the error thrown by operations that need bind() first. */
-export const VFIO_NOT_BOUND = 'ERR_IOMMUFD_NOT_BOUND';
 
 export interface VfioDeviceInfo {
   /** VFIO_DEVICE_FLAGS_* */
@@ -306,7 +305,7 @@ export class VfioDevice {
   #bound(op: string): void {
     if (this.#fd < 0) throw closedError(this.#name(), op);
     if (this.#iommufd === undefined) {
-      throw new IommufdError(`${op}: ${this.#name()} is not bound to an iommufd; call bind() first`, VFIO_NOT_BOUND);
+      throw new IommufdError(`${op}: ${this.#name()} is not bound to an iommufd; call bind() first`, ErrorCodes.NOT_BOUND);
     }
   }
 
