@@ -26,7 +26,7 @@ describe('npm pack', () => {
       'dist/esm/index.js', 'dist/esm/index.d.ts', 'dist/esm/testing.js', 'dist/esm/testing.d.ts', 'dist/esm/native.cjs',
       'dist/cjs/index.js', 'dist/cjs/index.d.ts', 'dist/cjs/testing.js', 'dist/cjs/package.json',
       'prebuilds/linux-x64/iommufd.node', 'binding.gyp', 'native/uapi.h', 'native/fault_queue.cc',
-      'scripts/rig.mjs', 'scripts/build-kernel.sh', 'scripts/guest/init', 'scripts/kernel/iommufd.config', 'README.md', 'package.json',
+      'scripts/rig.mjs', 'scripts/probe.mjs', 'schema/probe.schema.json', 'scripts/build-kernel.sh', 'scripts/guest/init', 'scripts/kernel/iommufd.config', 'README.md', 'package.json',
     ]) expect(files).toContain(f);
   });
 
@@ -73,6 +73,20 @@ describe('install of the tarball', () => {
       const cjs = createRequire(import.meta.url)('iommufd');
       try { Iommufd.open('/nonexistent'); } catch (e) { console.log(e instanceof IommufdError, e instanceof cjs.IommufdError, e.code); }`, 'module');
     expect(esm.trim()).toBe('true true ENOENT');
+  });
+
+  it('installs the bins: the probe runs from the prebuild and explains the missing /dev/iommu', () => {
+    let status = 0;
+    let out = '';
+    try {
+      execFileSync(join(app, 'node_modules/.bin/iommufd-probe'), ['--json'], { cwd: app, env, encoding: 'utf8' });
+    } catch (e) {
+      status = (e as { status: number }).status;
+      out = (e as { stdout: string }).stdout;
+    }
+    expect(status).toBe(2);
+    expect(JSON.parse(out)).toMatchObject({ schemaVersion: 1 });
+    expect(execFileSync(join(app, 'node_modules/.bin/iommufd-rig'), ['--help'], { cwd: app, env, encoding: 'utf8' })).toMatch(/usage: iommufd-rig/);
   });
 
   it('type-checks a consumer of both entry points', () => {
