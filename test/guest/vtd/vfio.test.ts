@@ -167,7 +167,7 @@ describe('edu on vfio-pci', () => {
     cleanup.push(() => iommufd.close());
     const dev = VfioDevice.openPci(EDU);
     cleanup.push(() => dev.close());
-    expect(() => dev.attach(1)).toThrow(expect.objectContaining({ code: message: expect.stringContaining(EDU) }));
+    expect(() => dev.attach(1)).toThrow(expect.objectContaining({ code: ErrorCodes.NOT_BOUND, message: expect.stringContaining(EDU) }));
     const deviceId = dev.bind(iommufd);
     expect(deviceId).toBeGreaterThan(0);
     expect(dev.deviceId).toBe(deviceId);
