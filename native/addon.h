@@ -27,6 +27,11 @@ void Ioctl(Napi::Env env, int fd, unsigned long request, const char* name, T* ar
   if (rc < 0) throw SystemError(env, errno, name);
 }
 
+// The first byte a typed array or DataView looks at.
+inline uint8_t* ViewData(const Napi::TypedArray& view) {
+  return static_cast<uint8_t*>(view.ArrayBuffer().Data()) + view.ByteOffset();
+}
+
 // Argument readers that throw TypeError naming the operation and the field.
 uint32_t ArgU32(const Napi::CallbackInfo& info, size_t i, const char* op, const char* what);
 int ArgFd(const Napi::CallbackInfo& info, size_t i, const char* op);

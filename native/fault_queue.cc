@@ -196,7 +196,7 @@ class FaultPump : public Napi::ObjectWrap<FaultPump> {
     CheckOpen(op);
     if (!info[0].IsTypedArray()) throw Napi::TypeError::New(env_, "write: responses must be a Uint8Array");
     auto view = info[0].As<Napi::TypedArray>();
-    const uint8_t* p = static_cast<const uint8_t*>(view.ArrayBuffer().Data()) + view.ByteOffset();
+    const uint8_t* p = ViewData(view);
     size_t len = view.ByteLength();
     if (len % kResponse) throw Napi::RangeError::New(env_, "write: length must be a multiple of 8");
     std::vector<int32_t> failed;

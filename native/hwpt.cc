@@ -26,7 +26,7 @@ static Napi::Value HwptAlloc(const Napi::CallbackInfo& info) {
   if (!data.IsUndefined()) {
     if (!data.IsTypedArray()) throw Napi::TypeError::New(env, std::string(op) + ": data must be a Uint8Array");
     auto view = data.As<Napi::TypedArray>();
-    cmd.data_uptr = reinterpret_cast<uintptr_t>(static_cast<uint8_t*>(view.ArrayBuffer().Data()) + view.ByteOffset());
+    cmd.data_uptr = reinterpret_cast<uintptr_t>(ViewData(view));
     cmd.data_len = view.ByteLength();
   }
   Ioctl(env, ArgFd(info, 0, op), IOMMU_HWPT_ALLOC, op, &cmd);

@@ -64,7 +64,7 @@ static Napi::Value IoasMap(const Napi::CallbackInfo& info) {
     cmd.length = ab.ByteLength();
   } else if (info[2].IsTypedArray() || info[2].IsDataView()) {
     auto view = info[2].As<Napi::TypedArray>();
-    cmd.user_va = reinterpret_cast<uintptr_t>(static_cast<uint8_t*>(view.ArrayBuffer().Data()) + view.ByteOffset());
+    cmd.user_va = reinterpret_cast<uintptr_t>(ViewData(view));
     cmd.length = view.ByteLength();
   } else {
     throw Napi::TypeError::New(env, std::string(op) + ": memory must be an ArrayBuffer or a view of one");
