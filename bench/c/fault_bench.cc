@@ -1,0 +1,312 @@
+// The C reference client of the fault benchmark (npm run bench): the same work the Node path does,
+// written the way a C VMM would do it, with nothing but the uAPI mirror in native/uapi.h.
+//
+//   fault_bench drain N WARMUP       WARMUP faults drained first, then N pre-queued, drained, answered
+//   fault_bench rtt ITERS WARMUP     trigger -> delivered -> answered, one fault at a time
+//   fault_bench pipe N               a producer process triggers N faults while we consume
+//   fault_bench mem N CHUNK          N faults in chunks of CHUNK (trigger chunk, drain it): RSS
+//   fault_bench produce FD DEVID N   the producer: N TRIGGER_IOPF ioctls on the inherited iommufd FD
+//
+// The consumer loop is: poll(POLLIN) on the fault fd, read() into one 1024-record buffer until the
+// kernel has nothing left, and after every read answer all its groups with one write(). Every mode
+// prints one JSON object on stdout. Timestamps are CLOCK_MONOTONIC nanoseconds, the clock Node's
+// process.hrtime uses, so the Node side can compare them with its own.
+//
+// Build: g++ -O2 -std=c++17 -I native bench/c/fault_bench.cc -o bench/build/fault_bench
+#include "uapi.h"  // first: it refuses to follow <linux/iommufd.h>
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
+#include <sys/ioctl.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+using namespace iommufd::uapi;
+
+namespace {
+
+[[noreturn]] void Die(const char* what) {
+  fprintf(stderr, "fault_bench: %s: %s\n", what, strerror(errno));
+  exit(1);
+}
+
+uint64_t Now() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return uint64_t(ts.tv_sec) * 1000000000u + uint64_t(ts.tv_nsec);
+}
+
+template <typename T>
+void Ioctl(int fd, unsigned long req, T* arg, const char* what) {
+  int rc;
+  do rc = ioctl(fd, req, arg);
+  while (rc < 0 && errno == EINTR);
+  if (rc < 0) Die(what);
+}
+
+iommu_test_cmd TestCmd(__u32 op, __u32 id) {
+  iommu_test_cmd cmd{};
+  cmd.size = sizeof(cmd);
+  cmd.op = op;
+  cmd.id = id;
+  return cmd;
+}
+
+// One fault of the mock device: a single-record group, as MockDevice.triggerIopf makes them.
+void Trigger(int iommufd, __u32 dev_id, __u32 grpid) {
+  auto cmd = TestCmd(IOMMU_TEST_OP_TRIGGER_IOPF, 0);
+  cmd.trigger_iopf.dev_id = dev_id;
+  cmd.trigger_iopf.grpid = grpid;
+  cmd.trigger_iopf.perm = IOMMU_PGFAULT_PERM_READ;
+  cmd.trigger_iopf.addr = 0x10000;
+  Ioctl(iommufd, IOMMU_TEST_CMD, &cmd, "IOMMU_TEST_OP_TRIGGER_IOPF");
+}
+
+// The same setup as the guest suite's paging case: IOAS, mock device, fault queue, a paging HWPT
+// with the fault queue, and the device moved onto it.
+struct Rig {
+  int iommufd = -1;
+  int fault_fd = -1;
+  __u32 dev_id = 0;
+};
+
+Rig Setup() {
+  Rig r;
+  r.iommufd = open("/dev/iommu", O_RDWR | O_CLOEXEC);
+  if (r.iommufd < 0) Die("open /dev/iommu");
+  iommu_ioas_alloc ioas{};
+  ioas.size = sizeof(ioas);
+  Ioctl(r.iommufd, IOMMU_IOAS_ALLOC, &ioas, "IOMMU_IOAS_ALLOC");
+  auto mock = TestCmd(IOMMU_TEST_OP_MOCK_DOMAIN, ioas.out_ioas_id);
+  Ioctl(r.iommufd, IOMMU_TEST_CMD, &mock, "IOMMU_TEST_OP_MOCK_DOMAIN");
+  r.dev_id = mock.mock_domain.out_idev_id;
+  iommu_fault_alloc fault{};
+  fault.size = sizeof(fault);
+  Ioctl(r.iommufd, IOMMU_FAULT_QUEUE_ALLOC, &fault, "IOMMU_FAULT_QUEUE_ALLOC");
+  r.fault_fd = int(fault.out_fault_fd);
+  iommu_hwpt_alloc hwpt{};
+  hwpt.size = sizeof(hwpt);
+  hwpt.flags = IOMMU_HWPT_FAULT_ID_VALID;
+  hwpt.dev_id = r.dev_id;
+  hwpt.pt_id = ioas.out_ioas_id;
+  hwpt.fault_id = fault.out_fault_id;
+  Ioctl(r.iommufd, IOMMU_HWPT_ALLOC, &hwpt, "IOMMU_HWPT_ALLOC");
+  auto replace = TestCmd(IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE, mock.mock_domain.out_stdev_id);
+  replace.mock_domain_replace.pt_id = hwpt.out_hwpt_id;
+  Ioctl(r.iommufd, IOMMU_TEST_CMD, &replace, "IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE");
+  return r;
+}
+
+// The consumer: poll + read + one write per read.
+class Consumer {
+ public:
+  explicit Consumer(int fd) : fd_(fd), records_(kBufferRecords), responses_(kBufferRecords) {}
+
+  // Waits for faults (at most timeout_ms), then answers everything the kernel has queued.
+  // Returns the groups answered.
+  size_t PollAndDrain(uint64_t* delivered_at = nullptr, int timeout_ms = -1) {
+    pollfd p{fd_, POLLIN, 0};
+    int rc;
+    while ((rc = poll(&p, 1, timeout_ms)) < 0)
+      if (errno != EINTR) Die("poll");
+    if (rc == 0) return 0;
+    size_t answered = 0;
+    for (;;) {
+      ssize_t n = read(fd_, records_.data(), records_.size() * sizeof(iommu_hwpt_pgfault));
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) Die("read");
+      if (n == 0) break;
+      if (delivered_at && answered == 0) *delivered_at = Now();
+      size_t count = size_t(n) / sizeof(iommu_hwpt_pgfault), groups = 0;
+      for (size_t i = 0; i < count; i++) {
+        const iommu_hwpt_pgfault& f = records_[i];
+        if (!(f.flags & IOMMU_PGFAULT_FLAGS_LAST_PAGE)) continue;  // answer a group by its last record
+        responses_[groups].cookie = f.cookie;
+        responses_[groups].code = IOMMUFD_PAGE_RESP_SUCCESS;
+        groups++;
+      }
+      Write(groups);
+      answered += groups;
+    }
+    return answered;
+  }
+
+ private:
+  static constexpr size_t kBufferRecords = 1024;
+
+  void Write(size_t groups) {
+    size_t len = groups * sizeof(iommu_hwpt_page_response), off = 0;
+    const char* p = reinterpret_cast<const char*>(responses_.data());
+    while (off < len) {
+      ssize_t n = write(fd_, p + off, len - off);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) Die("write (response refused)");
+      off += size_t(n);
+    }
+  }
+
+  int fd_;
+  std::vector<iommu_hwpt_pgfault> records_;
+  std::vector<iommu_hwpt_page_response> responses_;
+};
+
+long RssKiB() {
+  FILE* f = fopen("/proc/self/statm", "r");
+  long pages = 0, rss = 0;
+  if (!f || fscanf(f, "%ld %ld", &pages, &rss) != 2) Die("/proc/self/statm");
+  fclose(f);
+  return rss * (sysconf(_SC_PAGESIZE) / 1024);
+}
+
+size_t Arg(char** argv, int i) { return size_t(strtoull(argv[i], nullptr, 0)); }
+
+// Triggers n faults, then drains them: the nanoseconds from the first poll to the last answer.
+uint64_t DrainOnce(const Rig& r, Consumer& c, size_t n, size_t* answered) {
+  for (size_t i = 0; i < n; i++) Trigger(r.iommufd, r.dev_id, __u32(i));
+  uint64_t t0 = Now();
+  *answered = 0;
+  while (*answered < n) *answered += c.PollAndDrain();
+  return Now() - t0;
+}
+
+// A first drain of `warmup` faults, then the measured one, as the Node side does.
+int Drain(size_t n, size_t warmup) {
+  Rig r = Setup();
+  Consumer c(r.fault_fd);
+  size_t answered = 0;
+  uint64_t cold = warmup ? DrainOnce(r, c, warmup, &answered) : 0;
+  uint64_t ns = DrainOnce(r, c, n, &answered);
+  printf("{\"mode\":\"drain\",\"n\":%zu,\"answered\":%zu,\"ns\":%llu,\"warmup\":%zu,\"coldNs\":%llu}\n", n, answered,
+         (unsigned long long)ns, warmup, (unsigned long long)cold);
+  return answered == n ? 0 : 1;
+}
+
+int Rtt(size_t iters, size_t warmup) {
+  Rig r = Setup();
+  Consumer c(r.fault_fd);
+  std::vector<uint64_t> trigger, deliver, total;
+  for (size_t i = 0; i < warmup + iters; i++) {
+    uint64_t t0 = Now(), t1 = 0;
+    Trigger(r.iommufd, r.dev_id, __u32(i));
+    uint64_t tq = Now();
+    if (c.PollAndDrain(&t1) != 1) {
+      fprintf(stderr, "fault_bench: rtt: expected exactly one group\n");
+      return 1;
+    }
+    uint64_t t2 = Now();
+    if (i >= warmup) {
+      trigger.push_back(tq - t0);
+      deliver.push_back(t1 - t0);
+      total.push_back(t2 - t0);
+    }
+  }
+  auto list = [](const char* name, const std::vector<uint64_t>& v) {
+    printf(",\"%s\":[", name);
+    for (size_t i = 0; i < v.size(); i++) printf("%s%llu", i ? "," : "", (unsigned long long)v[i]);
+    printf("]");
+  };
+  printf("{\"mode\":\"rtt\",\"iters\":%zu", iters);
+  list("triggerNs", trigger);
+  list("deliverNs", deliver);
+  list("totalNs", total);
+  printf("}\n");
+  return 0;
+}
+
+// The producer is this binary in `produce` mode with the iommufd as its fd 3: the Node side spawns
+// the very same program the same way (child_process stdio slot 3).
+int Pipe(size_t n, const char* self) {
+  Rig r = Setup();
+  Consumer c(r.fault_fd);
+  int out[2];
+  if (pipe(out) < 0) Die("pipe");
+  uint64_t spawned = Now();
+  pid_t pid = fork();
+  if (pid < 0) Die("fork");
+  if (pid == 0) {
+    dup2(out[1], 1);
+    // dup2 clears FD_CLOEXEC on the copy, but is a no-op when the iommufd already is fd 3.
+    if (r.iommufd == 3 ? fcntl(3, F_SETFD, 0) < 0 : dup2(r.iommufd, 3) < 0) _exit(126);
+    std::string dev = std::to_string(r.dev_id), count = std::to_string(n);
+    execl(self, self, "produce", "3", dev.c_str(), count.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  close(out[1]);
+  size_t answered = 0;
+  int status = 0;
+  bool exited = false;
+  while (answered < n) {
+    size_t k = c.PollAndDrain(nullptr, 2000);
+    answered += k;
+    if (k == 0 && exited) break;  // the producer is gone and nothing came for 2 s
+    if (k == 0 && !exited && waitpid(pid, &status, WNOHANG) == pid) exited = true;
+  }
+  uint64_t done = Now();
+  char buf[512];
+  ssize_t len = 0, k;
+  while ((k = read(out[0], buf + len, sizeof(buf) - 1 - size_t(len))) > 0) len += k;
+  buf[len > 0 ? len : 0] = 0;
+  if (!exited) waitpid(pid, &status, 0);
+  while (len > 0 && (buf[len - 1] == '\n')) buf[--len] = 0;
+  printf("{\"mode\":\"pipe\",\"n\":%zu,\"answered\":%zu,\"spawnedNs\":%llu,\"doneNs\":%llu,\"producer\":%s}\n", n,
+         answered, (unsigned long long)spawned, (unsigned long long)done, len > 0 ? buf : "null");
+  return WIFEXITED(status) && WEXITSTATUS(status) == 0 && answered == n ? 0 : 1;
+}
+
+// FAULT_BENCH_PRODUCER_CPU=k pins the producer to CPU k (guest.mjs pins the consumer to another).
+int Produce(int fd, __u32 dev_id, size_t n) {
+  if (const char* cpu = getenv("FAULT_BENCH_PRODUCER_CPU")) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(atoi(cpu), &set);
+    if (sched_setaffinity(0, sizeof(set), &set) < 0) Die("sched_setaffinity");
+  }
+  uint64_t t0 = Now();
+  for (size_t i = 0; i < n; i++) Trigger(fd, dev_id, __u32(i));
+  uint64_t t1 = Now();
+  printf("{\"startNs\":%llu,\"endNs\":%llu}\n", (unsigned long long)t0, (unsigned long long)t1);
+  return 0;
+}
+
+int Mem(size_t n, size_t chunk) {
+  Rig r = Setup();
+  Consumer c(r.fault_fd);
+  long before = RssKiB();
+  uint64_t t0 = Now();
+  for (size_t done = 0; done < n;) {
+    size_t k = std::min(chunk, n - done);
+    for (size_t i = 0; i < k; i++) Trigger(r.iommufd, r.dev_id, __u32(done + i));
+    size_t answered = 0;
+    while (answered < k) answered += c.PollAndDrain();
+    done += k;
+  }
+  uint64_t t1 = Now();
+  printf("{\"mode\":\"mem\",\"n\":%zu,\"rssBeforeKiB\":%ld,\"rssAfterKiB\":%ld,\"ns\":%llu}\n", n, before, RssKiB(),
+         (unsigned long long)(t1 - t0));
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string mode = argc > 1 ? argv[1] : "";
+  if (mode == "drain" && argc == 4) return Drain(Arg(argv, 2), Arg(argv, 3));
+  if (mode == "rtt" && argc == 4) return Rtt(Arg(argv, 2), Arg(argv, 3));
+  if (mode == "pipe" && argc == 3) return Pipe(Arg(argv, 2), "/proc/self/exe");
+  if (mode == "mem" && argc == 4) return Mem(Arg(argv, 2), Arg(argv, 3));
+  if (mode == "produce" && argc == 5) return Produce(int(Arg(argv, 2)), __u32(Arg(argv, 3)), Arg(argv, 4));
+  fprintf(stderr,
+          "usage: fault_bench drain N WARMUP | rtt ITERS WARMUP | pipe N | mem N CHUNK | produce FD DEVID N\n");
+  return 2;
+}

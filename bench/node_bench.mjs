@@ -1,0 +1,231 @@
+// The Node side of the fault benchmark (npm run bench), one mode per process, run in the guest by
+// bench/guest.mjs. It does what bench/c/fault_bench.cc does, through the package's public API: a
+// FaultQueue consumed as an async iterator, every group answered with group.respond().
+//
+//   node --expose-gc bench/node_bench.mjs drain N WARMUP
+//   node --expose-gc bench/node_bench.mjs rtt ITERS WARMUP
+//   node --expose-gc bench/node_bench.mjs pipe N PRODUCER      PRODUCER: the fault_bench binary
+//   node --expose-gc bench/node_bench.mjs mem N CHUNK
+//   node --expose-gc bench/node_bench.mjs drain-raw N WARMUP | rtt-raw ITERS WARMUP   (the native
+//     pump alone, without FaultQueue: what the API layer costs on top of it)
+//
+// Prints one JSON object on stdout, with the same fields as fault_bench.
+import { spawn } from 'node:child_process';
+import { pathToFileURL } from 'node:url';
+
+// The package snapshot bench/prepare.mjs built (IOMMUFD_BENCH_PKG picks another, for A/B runs).
+const pkg = pathToFileURL(`${process.env.IOMMUFD_BENCH_PKG ?? new URL('build/pkg', import.meta.url).pathname}/`);
+const { Iommufd } = await import(new URL('dist/esm/index.js', pkg).href);
+const { MockDevice } = await import(new URL('dist/esm/testing.js', pkg).href);
+const { binding } = await import(new URL('dist/esm/binding.js', pkg).href);
+
+const now = () => process.hrtime.bigint(); // CLOCK_MONOTONIC ns, as fault_bench's Now()
+
+/** The guest suite's paging setup: IOAS, mock device, fault queue, paging HWPT, device moved onto it. */
+function setup() {
+  const iommufd = Iommufd.open();
+  const ioas = iommufd.allocIoas();
+  const dev = MockDevice.create(iommufd, ioas.id);
+  const queue = iommufd.allocFaultQueue();
+  const hwpt = iommufd.allocHwpt({ deviceId: dev.deviceId, parentId: ioas.id, faultQueue: queue });
+  dev.replace(hwpt.id);
+  return { iommufd, dev, queue };
+}
+
+const fault = { groupId: 0, perm: 1, addr: 0x10000n };
+
+/** The handler: answers `n` groups as they come; resolves once the last answer reached the kernel. */
+async function handle(queue, n) {
+  let handled = 0;
+  let last;
+  for await (const group of queue) {
+    last = group.respond();
+    if (++handled === n) break;
+  }
+  await last;
+}
+
+/** Drains `n` pre-queued faults; returns the nanoseconds from the first read to the last answer. */
+async function drainOnce(dev, queue, n) {
+  dev.triggerIopf(fault, n);
+  const t0 = now();
+  await handle(queue, n);
+  return Number(now() - t0);
+}
+
+// A first, "cold" drain of WARMUP faults in the fresh process, then the measured one: a fault
+// handler is a long-running process, and under TCG the JIT warm-up alone takes seconds.
+async function drain(n, warmup) {
+  const { iommufd, dev, queue } = setup();
+  const coldNs = warmup > 0 ? await drainOnce(dev, queue, warmup) : 0;
+  const ns = await drainOnce(dev, queue, n);
+  const answered = queue.stats.answered - warmup;
+  await iommufd.close();
+  return { mode: 'drain', n, answered, ns, warmup, coldNs };
+}
+
+async function rtt(iters, warmup) {
+  const { iommufd, dev, queue } = setup();
+  const it = queue[Symbol.asyncIterator]();
+  const triggerNs = [];
+  const deliverNs = [];
+  const totalNs = [];
+  for (let i = 0; i < warmup + iters; i++) {
+    const t0 = now();
+    dev.triggerIopf({ ...fault, groupId: i });
+    const tq = now();
+    const { value: group } = await it.next();
+    const t1 = now();
+    await group.respond();
+    const t2 = now();
+    if (i >= warmup) {
+      triggerNs.push(Number(tq - t0));
+      deliverNs.push(Number(t1 - t0));
+      totalNs.push(Number(t2 - t0));
+    }
+  }
+  await iommufd.close();
+  return { mode: 'rtt', iters, triggerNs, deliverNs, totalNs };
+}
+
+// The producer is fault_bench in `produce` mode with the iommufd as its fd 3, exactly as the C
+// side starts it (fork, dup2 to 3, exec).
+async function pipe(n, producer) {
+  const { iommufd, dev, queue } = setup();
+  const spawned = now();
+  const child = spawn(producer, ['produce', '3', String(dev.deviceId), String(n)], {
+    stdio: ['ignore', 'pipe', 'inherit', iommufd.fd],
+  });
+  let out = '';
+  child.stdout.setEncoding('utf8').on('data', (s) => { out += s; });
+  const exited = new Promise((resolve) => child.on('close', (code) => resolve(code)));
+  const failed = exited.then((code) => new Promise((resolve) => setTimeout(() => resolve(code), 2000)));
+  const result = await Promise.race([handle(queue, n).then(() => 'done'), failed]);
+  const done = now();
+  const code = await exited;
+  const answered = queue.stats.answered;
+  await iommufd.close();
+  if (result !== 'done') throw new Error(`producer exited with ${code} after ${answered} of ${n} faults were answered`);
+  return { mode: 'pipe', n, answered, spawnedNs: Number(spawned), doneNs: Number(done), producer: JSON.parse(out) };
+}
+
+// The floor under the FaultQueue API: the native pump used directly (internal, not public), with
+// the C client's loop in the batch callback: the cookie of each group's last record into one
+// reused response buffer, one write per batch. No objects, no promises per fault.
+function rawSetup() {
+  const iommufd = Iommufd.open();
+  const ioas = iommufd.allocIoas();
+  const dev = MockDevice.create(iommufd, ioas.id);
+  const { id, fd } = binding.faultQueueAlloc(iommufd.fd);
+  const hwpt = iommufd.allocHwpt({ deviceId: dev.deviceId, parentId: ioas.id, faultQueue: { id } });
+  dev.replace(hwpt.id);
+  const responses = new Uint8Array(8 * 1024);
+  const out = new DataView(responses.buffer);
+  const state = { answered: 0, target: 0, done: () => {} };
+  const pump = new binding.FaultPump(fd, (view, bytes) => {
+    const dv = new DataView(view.buffer, view.byteOffset, bytes);
+    let k = 0;
+    for (let off = 0; off < bytes; off += 40) {
+      if (!(dv.getUint32(off, true) & 2)) continue; // LAST_PAGE: answer the group by its last record
+      out.setUint32(k * 8, dv.getUint32(off + 36, true), true);
+      out.setUint32(k * 8 + 4, 0, true);
+      k++;
+    }
+    if (pump.write(responses.subarray(0, k * 8))) throw new Error('raw: a response was refused');
+    state.answered += k;
+    if (state.answered >= state.target) state.done();
+  }, (e) => { throw e; });
+  pump.start();
+  const until = (target) => new Promise((resolve) => {
+    state.target = target;
+    state.done = resolve;
+    if (state.answered >= target) resolve();
+  });
+  return { iommufd, dev, pump, state, until };
+}
+
+async function drainRaw(n, warmup) {
+  const { iommufd, dev, pump, state, until } = rawSetup();
+  const once = async (k) => {
+    const base = state.answered;
+    dev.triggerIopf(fault, k);
+    const t0 = now();
+    await until(base + k);
+    return Number(now() - t0);
+  };
+  const coldNs = warmup > 0 ? await once(warmup) : 0;
+  const ns = await once(n);
+  const answered = state.answered - warmup;
+  pump.close();
+  await iommufd.close();
+  return { mode: 'drain', n, answered, ns, warmup, coldNs };
+}
+
+async function rttRaw(iters, warmup) {
+  const { iommufd, dev, pump, state, until } = rawSetup();
+  const triggerNs = [];
+  const deliverNs = [];
+  const totalNs = [];
+  for (let i = 0; i < warmup + iters; i++) {
+    const t0 = now();
+    dev.triggerIopf({ ...fault, groupId: i });
+    const tq = now();
+    await until(state.answered + 1);
+    const t2 = now();
+    if (i >= warmup) {
+      triggerNs.push(Number(tq - t0));
+      deliverNs.push(Number(t2 - t0)); // delivered and answered in the same callback
+      totalNs.push(Number(t2 - t0));
+    }
+  }
+  pump.close();
+  await iommufd.close();
+  return { mode: 'rtt', iters, triggerNs, deliverNs, totalNs };
+}
+
+function memory() {
+  global.gc();
+  global.gc();
+  const m = process.memoryUsage();
+  return { heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external, arrayBuffers: m.arrayBuffers, rss: m.rss };
+}
+
+// N faults in chunks: trigger CHUNK (kept in the kernel), handle them, repeat. Memory is measured
+// after a full GC, before any fault, after a warm-up chunk and every 10% of the way.
+async function mem(n, chunk) {
+  const { iommufd, dev, queue } = setup();
+  const cold = memory();
+  dev.triggerIopf(fault, chunk);
+  await handle(queue, chunk);
+  const before = memory();
+  const samples = [{ faults: 0, ...before }];
+  const t0 = now();
+  const every = Math.max(chunk, Math.floor(n / 10));
+  for (let done = 0; done < n;) {
+    const k = Math.min(chunk, n - done);
+    dev.triggerIopf({ ...fault, groupId: done }, k);
+    await handle(queue, k);
+    done += k;
+    if (done % every === 0 || done === n) samples.push({ faults: done, ...memory() });
+  }
+  const t1 = now();
+  const after = samples.at(-1);
+  const { answered, pending, backlog } = queue.stats;
+  await iommufd.close();
+  return { mode: 'mem', n, answered: answered - chunk, pending, backlog, ns: Number(t1 - t0), cold, before, after, samples };
+}
+
+const [mode, a, b] = process.argv.slice(2);
+const modes = {
+  drain: () => drain(Number(a), Number(b ?? 0)),
+  rtt: () => rtt(Number(a), Number(b)),
+  pipe: () => pipe(Number(a), b),
+  mem: () => mem(Number(a), Number(b)),
+  'drain-raw': () => drainRaw(Number(a), Number(b ?? 0)),
+  'rtt-raw': () => rttRaw(Number(a), Number(b)),
+};
+if (!modes[mode]) {
+  console.error('usage: node --expose-gc bench/node_bench.mjs drain N WARMUP | rtt ITERS WARMUP | pipe N PRODUCER | mem N CHUNK');
+  process.exit(2);
+}
+console.log(JSON.stringify(await modes[mode]()));
