@@ -42,6 +42,19 @@ export interface CloseResult {
 interface Flight {
   resolve: () => void;
   reject: (e: Error) => void;
+  promise: Promise<void>;
+}
+
+const ignore = () => {};
+
+/**
+ * Rejects an answer's promise, first giving it a handler so that an ignored promise never becomes
+ * an unhandled rejection. Done here, on the rare failure, rather than with a .catch() per answer:
+ * that was a second promise and a closure for every fault.
+ */
+function refuse(flight: Flight, error: Error): void {
+  flight.promise.catch(ignore);
+  flight.reject(error);
 }
 
 /** One I/O page fault group: one PRI page request group of one device, answered as a whole. */
@@ -79,7 +92,6 @@ export class FaultGroup {
     }
     const p = this.#queue._respond(this, value);
     this.#answered = true;
-    p.catch(() => {});
     return p;
   }
 }
@@ -218,9 +230,11 @@ export class FaultQueue implements AsyncIterable<FaultGroup> {
   _respond(group: FaultGroup, code: number): Promise<void> {
     if (this.closed) throw closedError('fault queue', 'respond');
     if (this.#pending.get(group.cookie) !== group) {
-      return Promise.reject(new IommufdError(
+      const stale = Promise.reject(new IommufdError(
         `respond: fault group ${group.cookie} is stale: the kernel answered it INVALID (detach/replace) and reused its cookie`,
         ErrorCodes.FAULT_STALE));
+      stale.catch(ignore);
+      return stale;
     }
     this.#pending.delete(group.cookie);
     const i = this.#flights.length;
@@ -231,12 +245,17 @@ export class FaultQueue implements AsyncIterable<FaultGroup> {
       this.#responseView = new DataView(bigger.buffer);
     }
     encodeResponse(this.#responseView, i * FAULT_RESPONSE_SIZE, group.cookie, code);
-    const p = new Promise<void>((resolve, reject) => this.#flights.push({ resolve, reject }));
+    const flight: Flight = { resolve: ignore, reject: ignore, promise: undefined as unknown as Promise<void> };
+    flight.promise = new Promise<void>((resolve, reject) => {
+      flight.resolve = resolve;
+      flight.reject = reject;
+    });
+    this.#flights.push(flight);
     if (!this.#flushScheduled) {
       this.#flushScheduled = true;
       setImmediate(() => this.#flush());
     }
-    return p;
+    return flight.promise;
   }
 
   #flush(): void {
@@ -249,7 +268,7 @@ export class FaultQueue implements AsyncIterable<FaultGroup> {
     try {
       failed = this.#pump.write(bytes);
     } catch (e) {
-      for (const f of flights) f.reject(e as Error);
+      for (const f of flights) refuse(f, e as Error);
       this.#stats.refused += flights.length;
       return;
     }
@@ -260,7 +279,7 @@ export class FaultQueue implements AsyncIterable<FaultGroup> {
       if (errno === undefined) {
         flights[k].resolve();
       } else {
-        flights[k].reject(responseError(errno, this.#responseView.getUint32(k * FAULT_RESPONSE_SIZE, true)));
+        refuse(flights[k], responseError(errno, this.#responseView.getUint32(k * FAULT_RESPONSE_SIZE, true)));
       }
     }
     this.#stats.answered += flights.length - refused.size;
