@@ -11,6 +11,7 @@ for cmd_pkg in qemu-system-x86_64:qemu-system-x86 bc:bc bison:bison flex:flex cp
   perl:perl-base make:make gcc:gcc g++:g++ python3:python3 stty:coreutils dpkg-deb:dpkg apt-get:apt; do
   command -v "${cmd_pkg%%:*}" >/dev/null || need+=("${cmd_pkg#*:}")
 done
+command -v aarch64-linux-gnu-g++ >/dev/null || need+=(g++-aarch64-linux-gnu)  # the arm64 prebuild
 [ -f /usr/include/libelf.h ] || need+=(libelf-dev)
 [ -f /usr/include/openssl/ssl.h ] || need+=(libssl-dev)
 if [ ${#need[@]} -gt 0 ]; then

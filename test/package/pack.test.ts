@@ -1,7 +1,7 @@
 // The published tarball: right contents, and an install into a clean directory with no compiler
 // on PATH that loads the prebuilt addon from both module systems, with working type declarations.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -25,9 +25,16 @@ describe('npm pack', () => {
     for (const f of [
       'dist/esm/index.js', 'dist/esm/index.d.ts', 'dist/esm/testing.js', 'dist/esm/testing.d.ts', 'dist/esm/native.cjs',
       'dist/cjs/index.js', 'dist/cjs/index.d.ts', 'dist/cjs/testing.js', 'dist/cjs/package.json',
-      'prebuilds/linux-x64/iommufd.node', 'binding.gyp', 'native/uapi.h', 'native/fault_queue.cc',
+      'prebuilds/linux-x64/iommufd.node', 'prebuilds/linux-arm64/iommufd.node', 'binding.gyp', 'native/uapi.h', 'native/fault_queue.cc',
       'scripts/rig.mjs', 'scripts/probe.mjs', 'schema/probe.schema.json', 'scripts/build-kernel.sh', 'scripts/guest/init', 'scripts/kernel/iommufd.config', 'README.md', 'package.json',
     ]) expect(files).toContain(f);
+  });
+
+  it('ships an arm64 prebuild that is an aarch64 Node-API module (cross-built; no arm64 machine here)', () => {
+    const bytes = readFileSync(join(root, 'prebuilds/linux-arm64/iommufd.node'));
+    expect(bytes.subarray(0, 4).toString('latin1')).toBe('\x7fELF');
+    expect(bytes.readUInt16LE(18)).toBe(183); // e_machine EM_AARCH64
+    expect(bytes.includes('napi_register_module_v1')).toBe(true);
   });
 
   it('ships no tests, build output, CI or dependencies', () => {

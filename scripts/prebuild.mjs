@@ -1,0 +1,15 @@
+#!/usr/bin/env node
+// Prebuilt addons for the tarball: linux-arm64 with Debian's cross compiler when it is installed,
+// then linux-x64 (last, so build/ is left holding the host's own binary).
+import { execFileSync, spawnSync } from 'node:child_process';
+
+const run = (args, env = {}) => execFileSync('npx', ['prebuildify', '--napi', '--strip', ...args], { stdio: 'inherit', env: { ...process.env, ...env } });
+
+if (spawnSync('sh', ['-c', 'command -v aarch64-linux-gnu-g++']).status === 0) {
+  run(['--arch', 'arm64'], {
+    CC: 'aarch64-linux-gnu-gcc', CXX: 'aarch64-linux-gnu-g++', LINK: 'aarch64-linux-gnu-g++', PREBUILD_STRIP_BIN: 'aarch64-linux-gnu-strip',
+  });
+} else {
+  console.error('[prebuild] no aarch64-linux-gnu-g++ (apt-get install g++-aarch64-linux-gnu): no linux-arm64 prebuild');
+}
+run([]);
