@@ -1,5 +1,6 @@
 // The fault path end to end against the real kernel: the kernel's iommufd test device raises I/O
 // page faults (IOMMU_TEST_OP_TRIGGER_IOPF) on a HWPT whose fault queue this library reads and answers.
+import { readdirSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
@@ -266,6 +267,19 @@ describe('close', () => {
     expect(c.answered).toBe(false);
     expect((await queue.next()).done).toBe(true);
     await queue[Symbol.asyncDispose]();
+  });
+
+  it('leaves no fd open: the fault fd and the iommufd are closed, also when a queue was never iterated', async () => {
+    const fds = () => readdirSync('/proc/self/fd').length;
+    const before = fds();
+    const { iommufd, dev, queue } = setup(kinds[0]);
+    iommufd.allocFaultQueue(); // never used
+    expect(fds()).toBe(before + 3);
+    dev.triggerIopf({ groupId: 0 }, 2);
+    await take(queue, 1);
+    await iommufd.close();
+    open.splice(open.indexOf(iommufd), 1);
+    expect(fds()).toBe(before);
   });
 
   it('closing the iommufd closes its queues first', async () => {
