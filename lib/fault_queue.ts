@@ -1,6 +1,7 @@
 // FaultQueue: an iommufd fault object (IOMMU_FAULT_QUEUE_ALLOC) as an async iterable of fault
 // groups, each answerable once. The native pump reads whole batches; responses made in one turn of
-// the event loop go back to the kernel in one write(2).
+// the event loop go back to the kernel in one write(2), and those made while a batch was handled
+// go back before the next batch is handed over.
 import { binding, type NativeFaultPump } from './binding.js';
 import { closedError, ErrorCodes, IommufdError, responseError } from './errors.js';
 import {
@@ -139,6 +140,10 @@ export class FaultQueue implements AsyncIterable<FaultGroup> {
   }
 
   #onBatch(view: Uint8Array, byteLength: number): void {
+    // A long drain reads batch after batch within one poll callback, before setImmediate can run:
+    // write the answers made while the previous batch was handled now, so answers (and their
+    // promises) do not pile up until the end of the drain (GC cost, and the kernel waits longer).
+    if (this.#flights.length > 0) this.#flush();
     for (const records of decodeFaultGroups(view, byteLength)) {
       const group = new FaultGroup(this, records);
       this.#pending.set(group.cookie, group);
