@@ -277,8 +277,14 @@ export class FaultQueue implements AsyncIterable<FaultGroup> {
       this.#stats.refused += flights.length;
       return;
     }
+    if (!failed) {
+      // The usual case: the kernel took every answer.
+      for (const f of flights) f.resolve();
+      this.#stats.answered += flights.length;
+      return;
+    }
     const refused = new Map<number, number>();
-    if (failed) for (let k = 0; k < failed.length; k += 2) refused.set(failed[k], failed[k + 1]);
+    for (let k = 0; k < failed.length; k += 2) refused.set(failed[k], failed[k + 1]);
     for (let k = 0; k < flights.length; k++) {
       const errno = refused.get(k);
       if (errno === undefined) {
