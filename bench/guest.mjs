@@ -40,17 +40,18 @@ const RTT_WARMUP = q ? 50 : 200;
 const N_PIPE = q ? 20_000 : 100_000;
 const N_MEM = q ? 100_000 : 1_000_000;
 const MEM_CHUNK = 10_000;
-const DRAIN_WARMUP = q ? 5_000 : 10_000;
+const DRAIN_WARMUP = q ? 10_000 : 30_000;
+const DRAIN_REPS = 3; // measured drains per process, after the warm-up one
 // pin: the consumer on CPU 0 and the producer on CPU 1 (pipelined only; elsewhere the scheduler
 // decides, and Node may use the second CPU for its GC and compiler threads).
 const scenarios = [
-  { key: 'drain10k', args: ['drain', N_SMALL, DRAIN_WARMUP] },
-  { key: 'drain100k', args: ['drain', N_LARGE, DRAIN_WARMUP] },
+  { key: 'drain10k', args: ['drain', N_SMALL, DRAIN_WARMUP, DRAIN_REPS] },
+  { key: 'drain100k', args: ['drain', N_LARGE, DRAIN_WARMUP, DRAIN_REPS] },
   { key: 'rtt', args: ['rtt', RTT_ITERS, RTT_WARMUP] },
   { key: 'pipe', args: ['pipe', N_PIPE], pin: true },
   // Diagnostics, Node only, compared with C's figures of the scenario named: the native pump used
   // directly, with the C client's loop in its batch callback (what the FaultQueue layer adds).
-  { key: 'drainRaw', args: ['drain-raw', N_LARGE, DRAIN_WARMUP], nodeOnly: true, compareTo: 'drain100k' },
+  { key: 'drainRaw', args: ['drain-raw', N_LARGE, DRAIN_WARMUP, DRAIN_REPS], nodeOnly: true, compareTo: 'drain100k' },
   { key: 'rttRaw', args: ['rtt-raw', RTT_ITERS, RTT_WARMUP], nodeOnly: true, compareTo: 'rtt' },
 ].filter((s) => !opt.only || opt.only.split(',').includes(s.key));
 
@@ -94,8 +95,10 @@ const pct = (xs, p) => {
 /** The figures of one run, in the units the table shows. */
 function figures(r) {
   switch (r.mode) {
-    case 'drain':
-      return { faultsPerSec: r.n / (r.ns / 1e9), usPerFault: r.ns / 1e3 / r.n, coldFaultsPerSec: r.warmup / (r.coldNs / 1e9) };
+    case 'drain': {
+      const ns = median(r.nsAll); // of the run's measured drains
+      return { faultsPerSec: r.n / (ns / 1e9), usPerFault: ns / 1e3 / r.n, coldFaultsPerSec: r.warmup / (r.coldNs / 1e9) };
+    }
     case 'rtt': {
       // From the trigger call (as the issue defines it), and from the fault being queued (the
       // trigger ioctl returned), which leaves out the test helper's own cost.
@@ -238,7 +241,7 @@ const report = {
     cpus: (readFileSync('/proc/cpuinfo', 'utf8').match(/^processor/gm) ?? []).length,
     memMiB: Math.round(Number(/MemTotal:\s+(\d+)/.exec(readFileSync('/proc/meminfo', 'utf8'))?.[1] ?? 0) / 1024),
   },
-  params: { rounds, nSmall: N_SMALL, nLarge: N_LARGE, drainWarmup: DRAIN_WARMUP, rttIters: RTT_ITERS, rttWarmup: RTT_WARMUP, nPipe: N_PIPE, nMem: N_MEM, memChunk: MEM_CHUNK },
+  params: { rounds, nSmall: N_SMALL, nLarge: N_LARGE, drainWarmup: DRAIN_WARMUP, drainReps: DRAIN_REPS, rttIters: RTT_ITERS, rttWarmup: RTT_WARMUP, nPipe: N_PIPE, nMem: N_MEM, memChunk: MEM_CHUNK },
   variants,
   summary,
   targets,

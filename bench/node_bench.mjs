@@ -2,11 +2,11 @@
 // bench/guest.mjs. It does what bench/c/fault_bench.cc does, through the package's public API: a
 // FaultQueue consumed as an async iterator, every group answered with group.respond().
 //
-//   node --expose-gc bench/node_bench.mjs drain N WARMUP
+//   node --expose-gc bench/node_bench.mjs drain N WARMUP REPS
 //   node --expose-gc bench/node_bench.mjs rtt ITERS WARMUP
 //   node --expose-gc bench/node_bench.mjs pipe N PRODUCER      PRODUCER: the fault_bench binary
 //   node --expose-gc bench/node_bench.mjs mem N CHUNK
-//   node --expose-gc bench/node_bench.mjs drain-raw N WARMUP | rtt-raw ITERS WARMUP   (the native
+//   node --expose-gc bench/node_bench.mjs drain-raw N WARMUP REPS | rtt-raw ITERS WARMUP   (the native
 //     pump alone, without FaultQueue: what the API layer costs on top of it)
 //
 // Prints one JSON object on stdout, with the same fields as fault_bench.
@@ -53,15 +53,16 @@ async function drainOnce(dev, queue, n) {
   return Number(now() - t0);
 }
 
-// A first, "cold" drain of WARMUP faults in the fresh process, then the measured one: a fault
+// A first, "cold" drain of WARMUP faults in the fresh process, then REPS measured ones: a fault
 // handler is a long-running process, and under TCG the JIT warm-up alone takes seconds.
-async function drain(n, warmup) {
+async function drain(n, warmup, reps) {
   const { iommufd, dev, queue } = setup();
   const coldNs = warmup > 0 ? await drainOnce(dev, queue, warmup) : 0;
-  const ns = await drainOnce(dev, queue, n);
-  const answered = queue.stats.answered - warmup;
+  const nsAll = [];
+  for (let i = 0; i < reps; i++) nsAll.push(await drainOnce(dev, queue, n));
+  const answered = (queue.stats.answered - warmup) / reps;
   await iommufd.close();
-  return { mode: 'drain', n, answered, ns, warmup, coldNs };
+  return { mode: 'drain', n, answered, nsAll, warmup, coldNs };
 }
 
 async function rtt(iters, warmup) {
@@ -144,7 +145,7 @@ function rawSetup() {
   return { iommufd, dev, pump, state, until };
 }
 
-async function drainRaw(n, warmup) {
+async function drainRaw(n, warmup, reps) {
   const { iommufd, dev, pump, state, until } = rawSetup();
   const once = async (k) => {
     const base = state.answered;
@@ -154,11 +155,12 @@ async function drainRaw(n, warmup) {
     return Number(now() - t0);
   };
   const coldNs = warmup > 0 ? await once(warmup) : 0;
-  const ns = await once(n);
-  const answered = state.answered - warmup;
+  const nsAll = [];
+  for (let i = 0; i < reps; i++) nsAll.push(await once(n));
+  const answered = (state.answered - warmup) / reps;
   pump.close();
   await iommufd.close();
-  return { mode: 'drain', n, answered, ns, warmup, coldNs };
+  return { mode: 'drain', n, answered, nsAll, warmup, coldNs };
 }
 
 async function rttRaw(iters, warmup) {
@@ -215,17 +217,17 @@ async function mem(n, chunk) {
   return { mode: 'mem', n, answered: answered - chunk, pending, backlog, ns: Number(t1 - t0), cold, before, after, samples };
 }
 
-const [mode, a, b] = process.argv.slice(2);
+const [mode, a, b, c] = process.argv.slice(2);
 const modes = {
-  drain: () => drain(Number(a), Number(b ?? 0)),
+  drain: () => drain(Number(a), Number(b ?? 0), Number(c ?? 1)),
   rtt: () => rtt(Number(a), Number(b)),
   pipe: () => pipe(Number(a), b),
   mem: () => mem(Number(a), Number(b)),
-  'drain-raw': () => drainRaw(Number(a), Number(b ?? 0)),
+  'drain-raw': () => drainRaw(Number(a), Number(b ?? 0), Number(c ?? 1)),
   'rtt-raw': () => rttRaw(Number(a), Number(b)),
 };
 if (!modes[mode]) {
-  console.error('usage: node --expose-gc bench/node_bench.mjs drain N WARMUP | rtt ITERS WARMUP | pipe N PRODUCER | mem N CHUNK');
+  console.error('usage: node --expose-gc bench/node_bench.mjs drain N WARMUP REPS | rtt ITERS WARMUP | pipe N PRODUCER | mem N CHUNK');
   process.exit(2);
 }
 console.log(JSON.stringify(await modes[mode]()));

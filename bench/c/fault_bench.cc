@@ -1,7 +1,8 @@
 // The C reference client of the fault benchmark (npm run bench): the same work the Node path does,
 // written the way a C VMM would do it, with nothing but the uAPI mirror in native/uapi.h.
 //
-//   fault_bench drain N WARMUP       WARMUP faults drained first, then N pre-queued, drained, answered
+//   fault_bench drain N WARMUP REPS  WARMUP faults drained first, then REPS times: N pre-queued,
+//                                    drained and answered
 //   fault_bench rtt ITERS WARMUP     trigger -> delivered -> answered, one fault at a time
 //   fault_bench pipe N               a producer process triggers N faults while we consume
 //   fault_bench mem N CHUNK          N faults in chunks of CHUNK (trigger chunk, drain it): RSS
@@ -180,16 +181,23 @@ uint64_t DrainOnce(const Rig& r, Consumer& c, size_t n, size_t* answered) {
   return Now() - t0;
 }
 
-// A first drain of `warmup` faults, then the measured one, as the Node side does.
-int Drain(size_t n, size_t warmup) {
+// A first drain of `warmup` faults, then `reps` measured ones, as the Node side does.
+int Drain(size_t n, size_t warmup, size_t reps) {
   Rig r = Setup();
   Consumer c(r.fault_fd);
   size_t answered = 0;
   uint64_t cold = warmup ? DrainOnce(r, c, warmup, &answered) : 0;
-  uint64_t ns = DrainOnce(r, c, n, &answered);
-  printf("{\"mode\":\"drain\",\"n\":%zu,\"answered\":%zu,\"ns\":%llu,\"warmup\":%zu,\"coldNs\":%llu}\n", n, answered,
-         (unsigned long long)ns, warmup, (unsigned long long)cold);
-  return answered == n ? 0 : 1;
+  std::vector<uint64_t> ns;
+  bool all = true;
+  for (size_t i = 0; i < reps; i++) {
+    ns.push_back(DrainOnce(r, c, n, &answered));
+    all = all && answered == n;
+  }
+  printf("{\"mode\":\"drain\",\"n\":%zu,\"answered\":%zu,\"warmup\":%zu,\"coldNs\":%llu,\"nsAll\":[", n, answered, warmup,
+         (unsigned long long)cold);
+  for (size_t i = 0; i < ns.size(); i++) printf("%s%llu", i ? "," : "", (unsigned long long)ns[i]);
+  printf("]}\n");
+  return all ? 0 : 1;
 }
 
 int Rtt(size_t iters, size_t warmup) {
@@ -301,12 +309,12 @@ int Mem(size_t n, size_t chunk) {
 
 int main(int argc, char** argv) {
   std::string mode = argc > 1 ? argv[1] : "";
-  if (mode == "drain" && argc == 4) return Drain(Arg(argv, 2), Arg(argv, 3));
+  if (mode == "drain" && argc == 5) return Drain(Arg(argv, 2), Arg(argv, 3), Arg(argv, 4));
   if (mode == "rtt" && argc == 4) return Rtt(Arg(argv, 2), Arg(argv, 3));
   if (mode == "pipe" && argc == 3) return Pipe(Arg(argv, 2), "/proc/self/exe");
   if (mode == "mem" && argc == 4) return Mem(Arg(argv, 2), Arg(argv, 3));
   if (mode == "produce" && argc == 5) return Produce(int(Arg(argv, 2)), __u32(Arg(argv, 3)), Arg(argv, 4));
   fprintf(stderr,
-          "usage: fault_bench drain N WARMUP | rtt ITERS WARMUP | pipe N | mem N CHUNK | produce FD DEVID N\n");
+          "usage: fault_bench drain N WARMUP REPS | rtt ITERS WARMUP | pipe N | mem N CHUNK | produce FD DEVID N\n");
   return 2;
 }
