@@ -23,6 +23,7 @@ const { values: opt } = parseArgs({
     out: { type: 'string', default: join(here, 'results.json') },
     variant: { type: 'string', multiple: true },
     only: { type: 'string' },
+    'host-calib': { type: 'string' },
   },
 });
 const rounds = Number(opt.rounds);
@@ -125,6 +126,10 @@ function figures(r) {
 
 const log = (s) => process.stderr.write(`[bench] ${s}\n`);
 const started = Date.now();
+
+// What the mock device does with the group id (PRI's is 9 bits; the selftest takes a u32).
+const grpid = await runNode(variants[0], ['grpid']);
+log(`group ids sent ${grpid.sent.join(',')}, delivered ${grpid.got.join(',')}: ${grpid.passedThrough ? 'the u32 passes through' : 'truncated'}`);
 const runs = []; // {side, variant, scenario, round, result, figures}
 
 for (let round = 0; round < rounds; round++) {
@@ -141,6 +146,32 @@ for (let round = 0; round < rounds; round++) {
       log(`round ${round + 1}/${rounds} ${s.key.padEnd(9)} ${side.padEnd(6)} ${Object.entries(f).map(([k, v]) => `${k}=${v.toFixed(1)}`).join(' ')}`);
     }
   }
+}
+
+// Calibration: the user-space work alone, here and (measured by run.mjs) on the host.
+const calib = { guest: { c: [], node: [] }, host: opt['host-calib'] ? JSON.parse(readFileSync(opt['host-calib'], 'utf8')) : undefined };
+for (let i = 0; i < 3; i++) {
+  calib.guest.c.push(await runC(['calib', 20000]));
+  calib.guest.node.push(await runNode(variants[0], ['calib', 2000]));
+}
+const calibSummary = {};
+for (const where of ['guest', 'host']) {
+  const c = calib[where];
+  if (!c) continue;
+  calibSummary[where] = {
+    cLoopNsPerRecord: median(c.c.map((r) => r.loopNsPerRecord)),
+    jsLoopNsPerRecord: median(c.node.map((r) => r.loopNsPerRecord)),
+    faultQueueNsPerFault: median(c.node.map((r) => r.queueNsPerFault)),
+  };
+}
+if (calibSummary.host) {
+  const g = calibSummary.guest;
+  const h = calibSummary.host;
+  calibSummary.tcgSlowdown = {
+    cLoop: g.cLoopNsPerRecord / h.cLoopNsPerRecord,
+    jsLoop: g.jsLoopNsPerRecord / h.jsLoopNsPerRecord,
+    faultQueue: g.faultQueueNsPerFault / h.faultQueueNsPerFault,
+  };
 }
 
 // Memory over N_MEM faults: once per side (it is the longest run, and not a timing).
@@ -186,6 +217,7 @@ if (memory[primary]) {
 
 // The table.
 const rows = [];
+const int = (v) => Math.round(v).toLocaleString('en-US');
 const fmt = (v, d = 1) => (v === undefined || Number.isNaN(v) ? '-' : v >= 1e5 ? Math.round(v).toLocaleString('en-US') : v.toFixed(d));
 const line = (name, key, unit, note = '', withRatio = true) => (scenario) => {
   const row = [name, unit, fmt(summary[compareTo[scenario]]?.c?.[key])];
@@ -224,10 +256,21 @@ for (const side of Object.keys(memory)) {
     console.log(`\nmemory, C    over ${fmt(m.n)} faults: RSS ${m.rssBeforeKiB} -> ${m.rssAfterKiB} KiB`);
   } else {
     const mib = (b) => (b / 2 ** 20).toFixed(2);
+    const s1 = m.samples[1];
     console.log(`memory, ${side.padEnd(4)} over ${fmt(m.n)} faults (after full GC): heapUsed ${mib(m.before.heapUsed)} -> ${mib(m.after.heapUsed)} MiB` +
-      ` (${((m.after.heapUsed - m.before.heapUsed) / m.n).toFixed(3)} B/fault), RSS ${mib(m.before.rss)} -> ${mib(m.after.rss)} MiB;` +
-      ` heap samples ${m.samples.map((x) => mib(x.heapUsed)).join(' ')}`);
+      ` (${((m.after.heapUsed - m.before.heapUsed) / m.n).toFixed(3)} B/fault), RSS ${mib(m.before.rss)} -> ${mib(m.after.rss)} MiB` +
+      (s1 ? ` (${mib(s1.rss)} MiB after the first ${int(s1.faults)})` : '') +
+      `;\n  heapUsed every ${int(s1?.faults ?? 0)} faults: ${m.samples.map((x) => mib(x.heapUsed)).join(' ')} MiB`);
   }
+}
+if (calibSummary.guest) {
+  const g = calibSummary.guest;
+  const h = calibSummary.host;
+  const both = (k, d = 1) => `${g[k].toFixed(d)} ns in the guest${h ? `, ${h[k].toFixed(d)} ns on the host (${(g[k] / h[k]).toFixed(1)}x)` : ''}`;
+  console.log('\ncalibration, user space only (no kernel):');
+  console.log(`  C per-record loop        ${both('cLoopNsPerRecord', 2)}`);
+  console.log(`  same loop in JS          ${both('jsLoopNsPerRecord', 2)}`);
+  console.log(`  FaultQueue path, stubbed ${both('faultQueueNsPerFault', 0)} per fault`);
 }
 console.log('\ntargets:');
 for (const [k, t] of Object.entries(targets)) {
@@ -243,7 +286,9 @@ const report = {
   },
   params: { rounds, nSmall: N_SMALL, nLarge: N_LARGE, drainWarmup: DRAIN_WARMUP, drainReps: DRAIN_REPS, rttIters: RTT_ITERS, rttWarmup: RTT_WARMUP, nPipe: N_PIPE, nMem: N_MEM, memChunk: MEM_CHUNK },
   variants,
+  grpid,
   summary,
+  calibration: { ...calibSummary, runs: calib },
   targets,
   memory,
   // Every run's figures and raw result (round-trip samples reduced to the percentiles above).

@@ -8,6 +8,7 @@
 //   node --expose-gc bench/node_bench.mjs mem N CHUNK
 //   node --expose-gc bench/node_bench.mjs drain-raw N WARMUP REPS | rtt-raw ITERS WARMUP   (the native
 //     pump alone, without FaultQueue: what the API layer costs on top of it)
+//   node --expose-gc bench/node_bench.mjs grpid | calib REPS
 //
 // Prints one JSON object on stdout, with the same fields as fault_bench.
 import { spawn } from 'node:child_process';
@@ -15,7 +16,7 @@ import { pathToFileURL } from 'node:url';
 
 // The package snapshot bench/prepare.mjs built (IOMMUFD_BENCH_PKG picks another, for A/B runs).
 const pkg = pathToFileURL(`${process.env.IOMMUFD_BENCH_PKG ?? new URL('build/pkg', import.meta.url).pathname}/`);
-const { Iommufd } = await import(new URL('dist/esm/index.js', pkg).href);
+const { Iommufd, FaultQueue } = await import(new URL('dist/esm/index.js', pkg).href);
 const { MockDevice } = await import(new URL('dist/esm/testing.js', pkg).href);
 const { binding } = await import(new URL('dist/esm/binding.js', pkg).href);
 
@@ -65,26 +66,43 @@ async function drain(n, warmup, reps) {
   return { mode: 'drain', n, answered, nsAll, warmup, coldNs };
 }
 
+// One fault at a time, through the idiomatic handler loop (for await + respond() not awaited, as
+// in examples/vmm-fault-handler.mjs): the next fault is triggered once the answer reached the
+// kernel, i.e. when respond()'s promise resolves.
 async function rtt(iters, warmup) {
   const { iommufd, dev, queue } = setup();
-  const it = queue[Symbol.asyncIterator]();
+  const total = warmup + iters;
   const triggerNs = [];
   const deliverNs = [];
   const totalNs = [];
-  for (let i = 0; i < warmup + iters; i++) {
-    const t0 = now();
+  let t0 = 0n;
+  let tq = 0n;
+  const trigger = (i) => {
+    t0 = now();
     dev.triggerIopf({ ...fault, groupId: i });
-    const tq = now();
-    const { value: group } = await it.next();
+    tq = now();
+  };
+  let k = 0;
+  let last;
+  trigger(0);
+  for await (const group of queue) {
     const t1 = now();
-    await group.respond();
-    const t2 = now();
-    if (i >= warmup) {
-      triggerNs.push(Number(tq - t0));
-      deliverNs.push(Number(t1 - t0));
-      totalNs.push(Number(t2 - t0));
-    }
+    if (group.groupId !== k) throw new Error(`rtt: fault ${k} came back with group id ${group.groupId}`);
+    const a = t0;
+    const b = tq;
+    const i = k;
+    last = group.respond().then(() => {
+      const t2 = now();
+      if (i >= warmup) {
+        triggerNs.push(Number(b - a));
+        deliverNs.push(Number(t1 - a));
+        totalNs.push(Number(t2 - a));
+      }
+      if (i + 1 < total) trigger(i + 1);
+    });
+    if (++k === total) break;
   }
+  await last;
   await iommufd.close();
   return { mode: 'rtt', iters, triggerNs, deliverNs, totalNs };
 }
@@ -185,6 +203,90 @@ async function rttRaw(iters, warmup) {
   return { mode: 'rtt', iters, triggerNs, deliverNs, totalNs };
 }
 
+// What the test device does with the group id: PRI's is 9 bits, the selftest's trigger takes a u32.
+async function grpid() {
+  const { iommufd, dev, queue } = setup();
+  const sent = [0, 0x1ff, 0x200, 0x12345, 0xffffffff];
+  for (const groupId of sent) dev.triggerIopf({ ...fault, groupId });
+  const got = [];
+  for await (const group of queue) {
+    got.push(group.groupId);
+    await group.respond();
+    if (got.length === sent.length) break;
+  }
+  await iommufd.close();
+  return { mode: 'grpid', sent, got, passedThrough: sent.every((g, i) => got[i] === g) };
+}
+
+// Calibration, no kernel needed (bench/run.mjs runs it on the host too, guest.mjs in the guest):
+// how much slower TCG makes the same user-space work, C vs JS.
+//  loop: the C client's per-record loop (cookie of the last record -> response), in JS, over a
+//        synthetic 1024-record buffer; fault_bench calib runs the same loop in C.
+//  queue: the whole FaultQueue path per fault (decode, FaultGroup, for await, respond(), flush)
+//        with the native pump swapped for a stub that hands over the same synthetic batches and
+//        takes every answer.
+async function calib(reps) {
+  const RECORDS = 1024;
+  const recs = new Uint8Array(40 * RECORDS);
+  const dv = new DataView(recs.buffer);
+  for (let i = 0; i < RECORDS; i++) {
+    dv.setUint32(i * 40, 2, true); // LAST_PAGE
+    dv.setUint32(i * 40 + 4, 1, true); // dev_id
+    dv.setUint32(i * 40 + 12, i, true); // grpid
+    dv.setBigUint64(i * 40 + 24, 0x10000n, true); // addr
+    dv.setUint32(i * 40 + 36, i, true); // cookie
+  }
+  const out = new DataView(new ArrayBuffer(8 * RECORDS));
+  const loop = () => {
+    let k = 0;
+    for (let off = 0; off < 40 * RECORDS; off += 40) {
+      if (!(dv.getUint32(off, true) & 2)) continue;
+      out.setUint32(k * 8, dv.getUint32(off + 36, true), true);
+      out.setUint32(k * 8 + 4, 0, true);
+      k++;
+    }
+    return k;
+  };
+  let sink = 0;
+  for (let i = 0; i < reps; i++) sink += loop(); // warm-up
+  let t0 = now();
+  for (let i = 0; i < reps; i++) sink += loop();
+  const loopNsPerRecord = Number(now() - t0) / (reps * RECORDS);
+
+  let onBatch;
+  binding.FaultPump = class {
+    constructor(fd, batch) { onBatch = batch; }
+    start() {}
+    stop() {}
+    read() {}
+    write() { return undefined; }
+    close() {}
+  };
+  const queue = new FaultQueue(1, -1);
+  const batches = Math.max(2, Math.round(reps / 50));
+  const run = async () => {
+    let handled = 0;
+    const handler = (async () => {
+      for await (const group of queue) {
+        group.respond();
+        if (++handled === batches * RECORDS) break;
+      }
+    })();
+    for (let b = 0; b < batches; b++) {
+      onBatch(recs, recs.byteLength);
+      await new Promise((r) => setImmediate(r)); // the handler runs; the last answers are written
+    }
+    await handler;
+    await new Promise((r) => setImmediate(r));
+  };
+  await run(); // warm-up
+  t0 = now();
+  await run();
+  const queueNsPerFault = Number(now() - t0) / (batches * RECORDS);
+  if (queue.stats.answered !== 2 * batches * RECORDS) throw new Error(`calib: ${queue.stats.answered} answered`);
+  return { mode: 'calib', reps, loopNsPerRecord, queueNsPerFault, sink };
+}
+
 function memory() {
   global.gc();
   global.gc();
@@ -223,6 +325,8 @@ const modes = {
   rtt: () => rtt(Number(a), Number(b)),
   pipe: () => pipe(Number(a), b),
   mem: () => mem(Number(a), Number(b)),
+  grpid: () => grpid(),
+  calib: () => calib(Number(a ?? 2000)),
   'drain-raw': () => drainRaw(Number(a), Number(b ?? 0), Number(c ?? 1)),
   'rtt-raw': () => rttRaw(Number(a), Number(b)),
 };

@@ -7,7 +7,8 @@
 // of the addon; see bench/prepare.mjs), then boots the rig's newest kernel under QEMU and runs
 // bench/guest.mjs inside, which prints the table and writes bench/results.json into the shared
 // project directory.
-import { spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -36,7 +37,19 @@ if (!opt['no-build']) {
   buildPkg();
 }
 
-const guestArgs = ['--rounds', opt.rounds, '--out', opt.out];
+// Calibration on the host, without emulation: the same user-space work the guest measures again,
+// so the report can say how much TCG slows C and JS down (see node_bench.mjs calib).
+process.stderr.write('[bench] calibration on the host\n');
+const calibRuns = { c: [], node: [] };
+for (let i = 0; i < 3; i++) {
+  calibRuns.c.push(JSON.parse(execFileSync(join(here, 'build/fault_bench'), ['calib', '20000'], { encoding: 'utf8' })));
+  calibRuns.node.push(JSON.parse(execFileSync(process.execPath, [join(here, 'node_bench.mjs'), 'calib', '2000'],
+    { encoding: 'utf8', env: { ...process.env, IOMMUFD_BENCH_PKG: join(here, 'build/pkg') } })));
+}
+const hostCalib = join(here, 'build/host-calib.json');
+writeFileSync(hostCalib, JSON.stringify(calibRuns));
+
+const guestArgs = ['--rounds', opt.rounds, '--out', opt.out, '--host-calib', hostCalib];
 if (opt.quick) guestArgs.push('--quick');
 if (opt.only) guestArgs.push('--only', opt.only);
 for (const v of opt.variant ?? []) guestArgs.push('--variant', v);

@@ -7,6 +7,7 @@
 //   fault_bench pipe N               a producer process triggers N faults while we consume
 //   fault_bench mem N CHUNK          N faults in chunks of CHUNK (trigger chunk, drain it): RSS
 //   fault_bench produce FD DEVID N   the producer: N TRIGGER_IOPF ioctls on the inherited iommufd FD
+//   fault_bench calib REPS           no kernel: the per-record loop alone, to compare host and guest
 //
 // The consumer loop is: poll(POLLIN) on the fault fd, read() into one 1024-record buffer until the
 // kernel has nothing left, and after every read answer all its groups with one write(). Every mode
@@ -305,6 +306,42 @@ int Mem(size_t n, size_t chunk) {
   return 0;
 }
 
+// Calibration (no kernel): the consumer's per-record loop over a synthetic 1024-record buffer, the
+// same loop node_bench calib runs in JS; run on the host and in the guest to see what TCG costs C.
+int Calib(size_t reps) {
+  constexpr size_t kRecords = 1024;
+  std::vector<iommu_hwpt_pgfault> recs(kRecords);
+  std::vector<iommu_hwpt_page_response> out(kRecords);
+  for (size_t i = 0; i < kRecords; i++) {
+    recs[i] = {};
+    recs[i].flags = IOMMU_PGFAULT_FLAGS_LAST_PAGE;
+    recs[i].dev_id = 1;
+    recs[i].grpid = __u32(i);
+    recs[i].addr = 0x10000;
+    recs[i].cookie = __u32(i);
+  }
+  auto loop = [&] {
+    size_t k = 0;
+    asm volatile("" : : "r"(recs.data()) : "memory");  // the records are "read from the kernel"
+    for (size_t i = 0; i < kRecords; i++) {
+      const iommu_hwpt_pgfault& f = recs[i];
+      if (!(f.flags & IOMMU_PGFAULT_FLAGS_LAST_PAGE)) continue;
+      out[k].cookie = f.cookie;
+      out[k].code = IOMMUFD_PAGE_RESP_SUCCESS;
+      k++;
+    }
+    asm volatile("" : : "r"(out.data()) : "memory");  // the responses are "written"
+    return k;
+  };
+  size_t sink = 0;
+  for (size_t i = 0; i < reps; i++) sink += loop();
+  uint64_t t0 = Now();
+  for (size_t i = 0; i < reps; i++) sink += loop();
+  double ns = double(Now() - t0) / double(reps * kRecords);
+  printf("{\"mode\":\"calib\",\"reps\":%zu,\"loopNsPerRecord\":%.3f,\"sink\":%zu}\n", reps, ns, sink);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -313,8 +350,9 @@ int main(int argc, char** argv) {
   if (mode == "rtt" && argc == 4) return Rtt(Arg(argv, 2), Arg(argv, 3));
   if (mode == "pipe" && argc == 3) return Pipe(Arg(argv, 2), "/proc/self/exe");
   if (mode == "mem" && argc == 4) return Mem(Arg(argv, 2), Arg(argv, 3));
+  if (mode == "calib" && argc == 3) return Calib(Arg(argv, 2));
   if (mode == "produce" && argc == 5) return Produce(int(Arg(argv, 2)), __u32(Arg(argv, 3)), Arg(argv, 4));
   fprintf(stderr,
-          "usage: fault_bench drain N WARMUP REPS | rtt ITERS WARMUP | pipe N | mem N CHUNK | produce FD DEVID N\n");
+          "usage: fault_bench drain N WARMUP REPS | rtt ITERS WARMUP | pipe N | mem N CHUNK | produce FD DEVID N | calib REPS\n");
   return 2;
 }
