@@ -119,7 +119,7 @@ describe.each(kinds)('fault round trip on a %s HWPT', (kind) => {
     expect(seen.size).toBe(N);
     expect(clash).toBe(0);
     expect(unanswered.size).toBe(0);
-    // grpid counts up from 0 per trigger; the mock keeps 9 bits of it, as PRI does.
+    // grpid counts up from 0 per trigger (the test device passes the whole u32 through).
     expect(Math.max(...seen)).toBe(N - 1);
     await settle();
     expect(queue.stats).toMatchObject({ delivered: N, answered: N, refused: 0, pending: 0, backlog: 0 });
