@@ -40,6 +40,13 @@ export interface CloseResult {
   answeredInvalid: number;
 }
 
+// A consumer waiting for the next group (next(), groups()) or batch (batches()).
+interface Waiter {
+  take: () => FaultGroup | FaultGroup[] | undefined;
+  resolve: (r: IteratorResult<never>) => void;
+  reject: (e: unknown) => void;
+}
+
 interface Flight {
   resolve: () => void;
   reject: (e: Error) => void;
@@ -86,12 +93,25 @@ export class FaultGroup {
    * rejection.
    */
   respond(code: ResponseCode = 'success'): Promise<void> {
+    return this.#answer('respond', code, true)!;
+  }
+
+  /**
+   * Answers the group like respond(), without a promise: for handlers that answer many groups
+   * and do not wait on each. A stale group throws ERR_IOMMUFD_FAULT_STALE here; a refusal by the
+   * kernel (EINVAL) shows only in the queue's stats.refused.
+   */
+  answer(code: ResponseCode = 'success'): void {
+    this.#answer('answer', code, false);
+  }
+
+  #answer(op: string, code: ResponseCode, promise: boolean): Promise<void> | undefined {
     const value = code === 'success' ? PAGE_RESP_SUCCESS : code === 'invalid' ? PAGE_RESP_INVALID : -1;
-    if (value < 0) throw new TypeError(`respond: code must be 'success' or 'invalid', got ${String(code)}`);
+    if (value < 0) throw new TypeError(`${op}: code must be 'success' or 'invalid', got ${String(code)}`);
     if (this.#answered) {
-      throw new IommufdError(`respond: fault group ${this.cookie} was already answered`, ErrorCodes.ALREADY_ANSWERED);
+      throw new IommufdError(`${op}: fault group ${this.cookie} was already answered`, ErrorCodes.ALREADY_ANSWERED);
     }
-    const p = this.#queue._respond(this, value);
+    const p = this.#queue._respond(this, value, op, promise);
     this.#answered = true;
     return p;
   }
@@ -103,11 +123,12 @@ export class FaultQueue implements AsyncIterable<FaultGroup> {
   #pump: NativeFaultPump;
   #backlog: FaultGroup[] = [];
   #backlogHead = 0;
-  #waiters: { resolve: (r: IteratorResult<FaultGroup>) => void; reject: (e: unknown) => void }[] = [];
+  #waiters: Waiter[] = [];
   #pending = new Map<number, FaultGroup>();
   #responses = new Uint8Array(FAULT_RESPONSE_SIZE * 256);
   #responseView = new DataView(this.#responses.buffer);
-  #flights: Flight[] = [];
+  // One per answer in #responses; undefined for answer(), which has no promise to settle.
+  #flights: (Flight | undefined)[] = [];
   #flushScheduled = false;
   #high: number;
   #low: number;
@@ -148,9 +169,11 @@ export class FaultQueue implements AsyncIterable<FaultGroup> {
       const group = new FaultGroup(this, records);
       this.#pending.set(group.cookie, group);
       this.#stats.delivered++;
-      const waiter = this.#waiters.shift();
-      if (waiter) waiter.resolve({ value: group, done: false });
-      else this.#backlog.push(group);
+      this.#backlog.push(group);
+    }
+    while (this.#waiters.length > 0 && this.#backlogHead < this.#backlog.length) {
+      const w = this.#waiters.shift()!;
+      w.resolve({ value: w.take() as never, done: false });
     }
     if (!this.#paused && this.#backlog.length - this.#backlogHead >= this.#high && !this.closed) {
       this.#paused = true;
@@ -163,27 +186,44 @@ export class FaultQueue implements AsyncIterable<FaultGroup> {
     for (const w of this.#waiters.splice(0)) w.reject(error);
   }
 
-  #take(): FaultGroup | undefined {
+  #take = (): FaultGroup | undefined => {
     if (this.#backlogHead >= this.#backlog.length) return undefined;
     const group = this.#backlog[this.#backlogHead++];
     if (this.#backlogHead > 1024 && this.#backlogHead * 2 > this.#backlog.length) {
       this.#backlog = this.#backlog.slice(this.#backlogHead);
       this.#backlogHead = 0;
     }
+    this.#resumeIfLow();
+    return group;
+  };
+
+  #takeAll = (): FaultGroup[] | undefined => {
+    if (this.#backlogHead >= this.#backlog.length) return undefined;
+    const groups = this.#backlogHead === 0 ? this.#backlog : this.#backlog.slice(this.#backlogHead);
+    this.#backlog = [];
+    this.#backlogHead = 0;
+    this.#resumeIfLow();
+    return groups;
+  };
+
+  #resumeIfLow(): void {
     if (this.#paused && !this.closed && this.#backlog.length - this.#backlogHead <= this.#low) {
       this.#paused = false;
       this.#pump.start();
     }
-    return group;
   }
 
   /** The next fault group; resolves done when the queue is closed. */
   next(): Promise<IteratorResult<FaultGroup>> {
-    const group = this.#take();
-    if (group) return Promise.resolve({ value: group, done: false });
+    return this.#next(this.#take);
+  }
+
+  #next<T extends FaultGroup | FaultGroup[]>(take: () => T | undefined): Promise<IteratorResult<T>> {
+    const value = take();
+    if (value !== undefined) return Promise.resolve({ value, done: false });
     if (this.#error) return Promise.reject(this.#error);
     if (this.closed) return Promise.resolve({ value: undefined, done: true });
-    return new Promise((resolve, reject) => this.#waiters.push({ resolve, reject }));
+    return new Promise((resolve, reject) => this.#waiters.push({ take, resolve, reject }));
   }
 
   /**
@@ -191,13 +231,25 @@ export class FaultQueue implements AsyncIterable<FaultGroup> {
    * leaves the queue open; leaving a for-await loop early also leaves it open.
    */
   groups({ signal }: { signal?: AbortSignal } = {}): AsyncIterableIterator<FaultGroup> {
+    return this.#iterate(this.#take, signal);
+  }
+
+  /**
+   * Iterates batches: every group read so far, as one array (never empty), so a busy handler pays
+   * one await per batch instead of one per group. Same abort and early-exit rules as groups().
+   */
+  batches({ signal }: { signal?: AbortSignal } = {}): AsyncIterableIterator<FaultGroup[]> {
+    return this.#iterate(this.#takeAll, signal);
+  }
+
+  #iterate<T extends FaultGroup | FaultGroup[]>(take: () => T | undefined, signal: AbortSignal | undefined): AsyncIterableIterator<T> {
     const queue = this;
     let done = false;
     return {
       [Symbol.asyncIterator]() { return this; },
-      next(): Promise<IteratorResult<FaultGroup>> {
+      next(): Promise<IteratorResult<T>> {
         if (done) return Promise.resolve({ value: undefined, done: true });
-        if (!signal) return queue.next();
+        if (!signal) return queue.#next(take);
         if (signal.aborted) {
           done = true;
           return Promise.reject(signal.reason);
@@ -208,19 +260,20 @@ export class FaultQueue implements AsyncIterable<FaultGroup> {
             queue.#waiters = queue.#waiters.filter((w) => w !== waiter);
             reject(signal.reason);
           };
-          const waiter = {
-            resolve: (r: IteratorResult<FaultGroup>) => { signal.removeEventListener('abort', onAbort); resolve(r); },
-            reject: (e: unknown) => { signal.removeEventListener('abort', onAbort); reject(e); },
+          const waiter: Waiter = {
+            take,
+            resolve: (r) => { signal.removeEventListener('abort', onAbort); resolve(r); },
+            reject: (e) => { signal.removeEventListener('abort', onAbort); reject(e); },
           };
-          const group = queue.#take();
-          if (group) return resolve({ value: group, done: false });
+          const value = take();
+          if (value !== undefined) return resolve({ value, done: false });
           if (queue.#error) return reject(queue.#error);
           if (queue.closed) return resolve({ value: undefined, done: true });
           signal.addEventListener('abort', onAbort, { once: true });
           queue.#waiters.push(waiter);
         });
       },
-      return(): Promise<IteratorResult<FaultGroup>> {
+      return(): Promise<IteratorResult<T>> {
         done = true;
         return Promise.resolve({ value: undefined, done: true });
       },
@@ -231,13 +284,15 @@ export class FaultQueue implements AsyncIterable<FaultGroup> {
     return this.groups();
   }
 
-  /** @internal Called by FaultGroup.respond. */
-  _respond(group: FaultGroup, code: number): Promise<void> {
-    if (this.closed) throw closedError('fault queue', 'respond');
+  /** @internal Called by FaultGroup.respond and answer. */
+  _respond(group: FaultGroup, code: number, op: string, promise: boolean): Promise<void> | undefined {
+    if (this.closed) throw closedError('fault queue', op);
     if (this.#pending.get(group.cookie) !== group) {
-      const stale = Promise.reject(new IommufdError(
-        `respond: fault group ${group.cookie} is stale: the kernel answered it INVALID (detach/replace) and reused its cookie`,
-        ErrorCodes.FAULT_STALE));
+      const error = new IommufdError(
+        `${op}: fault group ${group.cookie} is stale: the kernel answered it INVALID (detach/replace) and reused its cookie`,
+        ErrorCodes.FAULT_STALE);
+      if (!promise) throw error;
+      const stale = Promise.reject(error);
       stale.catch(ignore);
       return stale;
     }
@@ -250,17 +305,21 @@ export class FaultQueue implements AsyncIterable<FaultGroup> {
       this.#responseView = new DataView(bigger.buffer);
     }
     encodeResponse(this.#responseView, i * FAULT_RESPONSE_SIZE, group.cookie, code);
-    const flight: Flight = { resolve: ignore, reject: ignore, promise: undefined as unknown as Promise<void> };
-    flight.promise = new Promise<void>((resolve, reject) => {
-      flight.resolve = resolve;
-      flight.reject = reject;
-    });
+    let flight: Flight | undefined;
+    if (promise) {
+      flight = { resolve: ignore, reject: ignore, promise: undefined as unknown as Promise<void> };
+      const f = flight;
+      f.promise = new Promise<void>((resolve, reject) => {
+        f.resolve = resolve;
+        f.reject = reject;
+      });
+    }
     this.#flights.push(flight);
     if (!this.#flushScheduled) {
       this.#flushScheduled = true;
       setImmediate(() => this.#flush());
     }
-    return flight.promise;
+    return flight?.promise;
   }
 
   #flush(): void {
@@ -273,13 +332,13 @@ export class FaultQueue implements AsyncIterable<FaultGroup> {
     try {
       failed = this.#pump.write(bytes);
     } catch (e) {
-      for (const f of flights) refuse(f, e as Error);
+      for (const f of flights) if (f) refuse(f, e as Error);
       this.#stats.refused += flights.length;
       return;
     }
     if (!failed) {
       // The usual case: the kernel took every answer.
-      for (const f of flights) f.resolve();
+      for (const f of flights) f?.resolve();
       this.#stats.answered += flights.length;
       return;
     }
@@ -287,11 +346,10 @@ export class FaultQueue implements AsyncIterable<FaultGroup> {
     for (let k = 0; k < failed.length; k += 2) refused.set(failed[k], failed[k + 1]);
     for (let k = 0; k < flights.length; k++) {
       const errno = refused.get(k);
-      if (errno === undefined) {
-        flights[k].resolve();
-      } else {
-        refuse(flights[k], responseError(errno, this.#responseView.getUint32(k * FAULT_RESPONSE_SIZE, true)));
-      }
+      const f = flights[k];
+      if (!f) continue;
+      if (errno === undefined) f.resolve();
+      else refuse(f, responseError(errno, this.#responseView.getUint32(k * FAULT_RESPONSE_SIZE, true)));
     }
     this.#stats.answered += flights.length - refused.size;
     this.#stats.refused += refused.size;

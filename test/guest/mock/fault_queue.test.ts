@@ -170,6 +170,47 @@ describe('answers', () => {
   });
 });
 
+describe('batches and promise-less answers', () => {
+  it('batches(): every group read in one wakeup as one array, each once; answer() needs no promise', async () => {
+    const { dev, queue } = setup(kinds[0]);
+    const N = 1000;
+    dev.triggerIopf({ groupId: 0 }, N);
+    await settle();
+    const seen = new Set<number>();
+    const sizes: number[] = [];
+    for await (const batch of queue.batches()) {
+      sizes.push(batch.length);
+      for (const g of batch) {
+        seen.add(g.groupId);
+        expect(g.answer()).toBeUndefined();
+      }
+      if (seen.size === N) break;
+    }
+    // All N were queued before the first read: one wakeup, one buffer (1024 records), one batch.
+    expect(sizes).toEqual([N]);
+    await settle();
+    expect(queue.stats).toMatchObject({ delivered: N, answered: N, refused: 0, pending: 0, backlog: 0 });
+  });
+
+  it('answer(): a stale group throws at once; a kernel refusal is counted in stats.refused', async () => {
+    const { iommufd, ioas, dev, queue } = setup(kinds[0]);
+    dev.triggerIopf({ groupId: 1 }, 2);
+    const old = await take(queue, 2);
+    dev.replace(ioas.id);
+    dev.replace(faultHwpt(iommufd, ioas.id, dev, queue, kinds[0]).id);
+    dev.triggerIopf({ groupId: 3 });
+    const [fresh] = await take(queue, 1);
+    const reused = old.find((g) => g.cookie === fresh.cookie)!;
+    const notReused = old.find((g) => g !== reused)!;
+    expect(() => reused.answer()).toThrow(expect.objectContaining({ code: ErrorCodes.FAULT_STALE }));
+    notReused.answer('invalid');
+    fresh.answer();
+    expect(() => fresh.answer()).toThrow(expect.objectContaining({ code: ErrorCodes.ALREADY_ANSWERED }));
+    await settle();
+    expect(queue.stats).toMatchObject({ answered: 1, refused: 1, pending: 0 });
+  });
+});
+
 describe('kernel auto-response', () => {
   it('replace with pending faults: the kernel answers INVALID, our answers then fail, the queue empties', async () => {
     // One small read buffer and a low high-water mark keep most faults queued in the kernel.
