@@ -52,6 +52,8 @@ const scenarios = [
   { key: 'pipe', args: ['pipe', N_PIPE], pin: true },
   // Diagnostics, Node only, compared with C's figures of the scenario named: the native pump used
   // directly, with the C client's loop in its batch callback (what the FaultQueue layer adds).
+  // The batch API (queue.batches() + group.answer()), against C's 100k drain.
+  { key: 'drainBatch', args: ['drain-batch', N_LARGE, DRAIN_WARMUP, DRAIN_REPS], nodeOnly: true, compareTo: 'drain100k' },
   { key: 'drainRaw', args: ['drain-raw', N_LARGE, DRAIN_WARMUP, DRAIN_REPS], nodeOnly: true, compareTo: 'drain100k' },
   { key: 'rttRaw', args: ['rtt-raw', RTT_ITERS, RTT_WARMUP], nodeOnly: true, compareTo: 'rtt' },
 ].filter((s) => !opt.only || opt.only.split(',').includes(s.key));
@@ -242,6 +244,7 @@ if (summary.pipe) {
   line('  producer alone rate', 'producerPerSec', 'faults/s')('pipe');
   line('  tail after producer', 'tailMs', 'ms', 'consumer lag at the end', false)('pipe');
 }
+if (summary.drainBatch) line(`drain ${N_LARGE / 1000}k, batches() + answer()`, 'faultsPerSec', 'faults/s', 'one await per read, no promise per answer')('drainBatch');
 if (summary.drainRaw) line(`diag: drain ${N_LARGE / 1000}k, raw pump`, 'faultsPerSec', 'faults/s', 'no FaultQueue: the pump floor')('drainRaw');
 if (summary.rttRaw) line('diag: round trip p50, raw pump', 'p50us', 'us', 'no FaultQueue: the pump floor')('rttRaw');
 const header = ['', 'unit', 'C', ...variants.flatMap((v) => [v.name, `${v.name}/C`]), ''];

@@ -46,21 +46,32 @@ async function handle(queue, n) {
   await last;
 }
 
+/** The batch handler: one await per read (queue.batches()), answers without promises. */
+async function handleBatches(queue, n) {
+  let handled = 0;
+  for await (const batch of queue.batches()) {
+    for (const group of batch) group.answer();
+    handled += batch.length;
+    if (handled >= n) break;
+  }
+  await new Promise((r) => setImmediate(r)); // the last answers' flush
+}
+
 /** Drains `n` pre-queued faults; returns the nanoseconds from the first read to the last answer. */
-async function drainOnce(dev, queue, n) {
+async function drainOnce(dev, queue, n, handler) {
   dev.triggerIopf(fault, n);
   const t0 = now();
-  await handle(queue, n);
+  await handler(queue, n);
   return Number(now() - t0);
 }
 
 // A first, "cold" drain of WARMUP faults in the fresh process, then REPS measured ones: a fault
 // handler is a long-running process, and under TCG the JIT warm-up alone takes seconds.
-async function drain(n, warmup, reps) {
+async function drain(n, warmup, reps, handler = handle) {
   const { iommufd, dev, queue } = setup();
-  const coldNs = warmup > 0 ? await drainOnce(dev, queue, warmup) : 0;
+  const coldNs = warmup > 0 ? await drainOnce(dev, queue, warmup, handler) : 0;
   const nsAll = [];
-  for (let i = 0; i < reps; i++) nsAll.push(await drainOnce(dev, queue, n));
+  for (let i = 0; i < reps; i++) nsAll.push(await drainOnce(dev, queue, n, handler));
   const answered = (queue.stats.answered - warmup) / reps;
   await iommufd.close();
   return { mode: 'drain', n, answered, nsAll, warmup, coldNs };
@@ -322,6 +333,7 @@ async function mem(n, chunk) {
 const [mode, a, b, c] = process.argv.slice(2);
 const modes = {
   drain: () => drain(Number(a), Number(b ?? 0), Number(c ?? 1)),
+  'drain-batch': () => drain(Number(a), Number(b ?? 0), Number(c ?? 1), handleBatches),
   rtt: () => rtt(Number(a), Number(b)),
   pipe: () => pipe(Number(a), b),
   mem: () => mem(Number(a), Number(b)),
