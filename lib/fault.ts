@@ -42,43 +42,55 @@ export interface FaultRecord {
   readonly cookie: number;
 }
 
+/** Decodes the record at `offset`. */
+export function decodeFaultRecord(view: DataView, offset: number): FaultRecord {
+  const flags = view.getUint32(offset, true) & PGFAULT_FLAGS_KNOWN;
+  return {
+    flags,
+    deviceId: view.getUint32(offset + 4, true),
+    pasid: flags & PGFAULT_FLAGS_PASID_VALID ? view.getUint32(offset + 8, true) : undefined,
+    groupId: view.getUint32(offset + 12, true),
+    perm: view.getUint32(offset + 16, true),
+    addr: view.getBigUint64(offset + 24, true),
+    length: view.getUint32(offset + 32, true),
+    cookie: view.getUint32(offset + 36, true),
+  };
+}
+
 /**
- * Splits `byteLength` bytes of fault records into groups. The kernel copies whole groups only and
- * every record of a group carries the group's cookie; only the last has LAST_PAGE. A record with a
- * different cookie also starts a new group, so a group is never merged with its neighbour.
+ * Finds the groups in `byteLength` bytes of fault records without decoding them: calls
+ * `onGroup(offset, count)` for each. The kernel copies whole groups only and every record of a
+ * group carries the group's cookie; only the last has LAST_PAGE. A record with a different cookie
+ * also starts a new group, so a group is never merged with its neighbour; a trailing group without
+ * LAST_PAGE (which the kernel never sends) is kept rather than lost, so it can still be answered.
  */
-export function decodeFaultGroups(bytes: Uint8Array, byteLength = bytes.byteLength): FaultRecord[][] {
+export function forEachFaultGroup(view: DataView, byteLength: number, onGroup: (offset: number, count: number) => void): void {
   if (byteLength % FAULT_RECORD_SIZE !== 0) {
     throw new RangeError(`fault records: ${byteLength} bytes is not a multiple of ${FAULT_RECORD_SIZE}`);
   }
-  const view = new DataView(bytes.buffer, bytes.byteOffset, byteLength);
-  const groups: FaultRecord[][] = [];
-  let current: FaultRecord[] = [];
+  let start = 0;
   for (let off = 0; off < byteLength; off += FAULT_RECORD_SIZE) {
-    const flags = view.getUint32(off, true) & PGFAULT_FLAGS_KNOWN;
-    const record: FaultRecord = {
-      flags,
-      deviceId: view.getUint32(off + 4, true),
-      pasid: flags & PGFAULT_FLAGS_PASID_VALID ? view.getUint32(off + 8, true) : undefined,
-      groupId: view.getUint32(off + 12, true),
-      perm: view.getUint32(off + 16, true),
-      addr: view.getBigUint64(off + 24, true),
-      length: view.getUint32(off + 32, true),
-      cookie: view.getUint32(off + 36, true),
-    };
-    if (current.length > 0 && current[0].cookie !== record.cookie) {
-      groups.push(current);
-      current = [];
+    if (off > start && view.getUint32(off + 36, true) !== view.getUint32(start + 36, true)) {
+      onGroup(start, (off - start) / FAULT_RECORD_SIZE);
+      start = off;
     }
-    current.push(record);
-    if (flags & PGFAULT_FLAGS_LAST_PAGE) {
-      groups.push(current);
-      current = [];
+    if (view.getUint32(off, true) & PGFAULT_FLAGS_LAST_PAGE) {
+      onGroup(start, (off + FAULT_RECORD_SIZE - start) / FAULT_RECORD_SIZE);
+      start = off + FAULT_RECORD_SIZE;
     }
   }
-  // A group without LAST_PAGE at the end of a read cannot come from the kernel (it copies whole
-  // groups); keep it rather than lose records, so it can still be answered.
-  if (current.length > 0) groups.push(current);
+  if (start < byteLength) onGroup(start, (byteLength - start) / FAULT_RECORD_SIZE);
+}
+
+/** Splits `byteLength` bytes of fault records into groups of decoded records. */
+export function decodeFaultGroups(bytes: Uint8Array, byteLength = bytes.byteLength): FaultRecord[][] {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, byteLength);
+  const groups: FaultRecord[][] = [];
+  forEachFaultGroup(view, byteLength, (offset, count) => {
+    const records: FaultRecord[] = [];
+    for (let i = 0; i < count; i++) records.push(decodeFaultRecord(view, offset + i * FAULT_RECORD_SIZE));
+    groups.push(records);
+  });
   return groups;
 }
 

@@ -5,7 +5,8 @@
 import { binding, type NativeFaultPump } from './binding.js';
 import { closedError, ErrorCodes, IommufdError, responseError } from './errors.js';
 import {
-  decodeFaultGroups, encodeResponse, FAULT_RESPONSE_SIZE, PAGE_RESP_INVALID, PAGE_RESP_SUCCESS,
+  decodeFaultRecord, encodeResponse, FAULT_RECORD_SIZE, FAULT_RESPONSE_SIZE, forEachFaultGroup, PAGE_RESP_INVALID,
+  PAGE_RESP_SUCCESS, PGFAULT_FLAGS_PASID_VALID,
   type FaultRecord, type ResponseCode,
 } from './fault.js';
 
@@ -65,22 +66,44 @@ function refuse(flight: Flight, error: Error): void {
   flight.reject(error);
 }
 
-/** One I/O page fault group: one PRI page request group of one device, answered as a whole. */
+/**
+ * One I/O page fault group: one PRI page request group of one device, answered as a whole.
+ * Its fields are read from the records' bytes when asked for: a handler pays for the records
+ * (and their BigInt addresses) only if it looks at them.
+ */
 export class FaultGroup {
-  readonly faults: readonly FaultRecord[];
+  /** The kernel's handle for the group, which the answer names. */
+  readonly cookie: number;
   #queue: FaultQueue;
+  #view: DataView;
+  #offset: number;
+  #count: number;
+  #faults: FaultRecord[] | undefined;
   #answered = false;
 
-  /** @internal */
-  constructor(queue: FaultQueue, faults: FaultRecord[]) {
+  /** @internal `count` records at `offset` of `view`, which the group may keep. */
+  constructor(queue: FaultQueue, view: DataView, offset: number, count: number) {
     this.#queue = queue;
-    this.faults = faults;
+    this.#view = view;
+    this.#offset = offset;
+    this.#count = count;
+    this.cookie = view.getUint32(offset + 36, true);
   }
 
-  get cookie(): number { return this.faults[0].cookie; }
-  get deviceId(): number { return this.faults[0].deviceId; }
-  get pasid(): number | undefined { return this.faults[0].pasid; }
-  get groupId(): number { return this.faults[0].groupId; }
+  /** The group's records, in the order the device sent them. */
+  get faults(): readonly FaultRecord[] {
+    if (!this.#faults) {
+      this.#faults = [];
+      for (let i = 0; i < this.#count; i++) this.#faults.push(decodeFaultRecord(this.#view, this.#offset + i * FAULT_RECORD_SIZE));
+    }
+    return this.#faults;
+  }
+
+  get deviceId(): number { return this.#view.getUint32(this.#offset + 4, true); }
+  get pasid(): number | undefined {
+    return this.#view.getUint32(this.#offset, true) & PGFAULT_FLAGS_PASID_VALID ? this.#view.getUint32(this.#offset + 8, true) : undefined;
+  }
+  get groupId(): number { return this.#view.getUint32(this.#offset + 12, true); }
   get answered(): boolean { return this.#answered; }
 
   /**
@@ -165,12 +188,14 @@ export class FaultQueue implements AsyncIterable<FaultGroup> {
     // write the answers made while the previous batch was handled now, so answers (and their
     // promises) do not pile up until the end of the drain (GC cost, and the kernel waits longer).
     if (this.#flights.length > 0) this.#flush();
-    for (const records of decodeFaultGroups(view, byteLength)) {
-      const group = new FaultGroup(this, records);
+    // The pump reuses its buffer: the groups keep a copy of this batch's bytes.
+    const bytes = new DataView(view.buffer.slice(view.byteOffset, view.byteOffset + byteLength));
+    forEachFaultGroup(bytes, byteLength, (offset, count) => {
+      const group = new FaultGroup(this, bytes, offset, count);
       this.#pending.set(group.cookie, group);
       this.#stats.delivered++;
       this.#backlog.push(group);
-    }
+    });
     while (this.#waiters.length > 0 && this.#backlogHead < this.#backlog.length) {
       const w = this.#waiters.shift()!;
       w.resolve({ value: w.take() as never, done: false });

@@ -6,7 +6,7 @@ export {
 } from './hwpt.js';
 export { FaultGroup, FaultQueue, type CloseResult, type FaultQueueOptions, type FaultQueueStats } from './fault_queue.js';
 export {
-  decodeFaultGroups, FAULT_RECORD_SIZE, FAULT_RESPONSE_SIZE, PAGE_RESP_INVALID, PAGE_RESP_SUCCESS,
+  decodeFaultGroups, decodeFaultRecord, FAULT_RECORD_SIZE, forEachFaultGroup, FAULT_RESPONSE_SIZE, PAGE_RESP_INVALID, PAGE_RESP_SUCCESS,
   PGFAULT_FLAGS_LAST_PAGE, PGFAULT_FLAGS_PASID_VALID, PGFAULT_PERM_EXEC, PGFAULT_PERM_PRIV, PGFAULT_PERM_READ,
   PGFAULT_PERM_WRITE, type FaultRecord, type ResponseCode,
 } from './fault.js';
