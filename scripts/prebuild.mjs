@@ -1,7 +1,13 @@
 #!/usr/bin/env node
 // Prebuilt addons for the tarball: linux-arm64 with Debian's cross compiler when it is installed,
-// then linux-x64 (last, so build/ is left holding the host's own binary).
+// then linux-x64, which is also put back in build/Release (prebuildify leaves build/ without it,
+// and the tests and tools of a source checkout load the addon from there).
 import { execFileSync, spawnSync } from 'node:child_process';
+import { copyFileSync, mkdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 
 const run = (args, env = {}) => execFileSync('npx', ['prebuildify', '--napi', '--strip', ...args], { stdio: 'inherit', env: { ...process.env, ...env } });
 
@@ -13,3 +19,5 @@ if (spawnSync('sh', ['-c', 'command -v aarch64-linux-gnu-g++']).status === 0) {
   console.error('[prebuild] no aarch64-linux-gnu-g++ (apt-get install g++-aarch64-linux-gnu): no linux-arm64 prebuild');
 }
 run([]);
+mkdirSync(join(root, 'build/Release'), { recursive: true });
+copyFileSync(join(root, 'prebuilds/linux-x64/iommufd.node'), join(root, 'build/Release/iommufd.node'));
