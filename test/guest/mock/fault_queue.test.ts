@@ -48,6 +48,25 @@ async function take(queue: FaultQueue, n: number): Promise<FaultGroup[]> {
   return out;
 }
 
+/**
+ * Two groups read, then a replace (the kernel auto-answers both INVALID and forgets their cookies)
+ * onto a new fault HWPT, and one new group: the kernel hands out the lowest free cookie at once,
+ * so the new group gets one of the old numbers.
+ */
+async function staleAfterReplace() {
+  const { iommufd, ioas, dev, queue } = setup(kinds[0]);
+  dev.triggerIopf({ groupId: 1 }, 2);
+  const old = await take(queue, 2);
+  dev.replace(ioas.id);
+  dev.replace(faultHwpt(iommufd, ioas.id, dev, queue, kinds[0]).id);
+  dev.triggerIopf({ groupId: 3 });
+  const [fresh] = await take(queue, 1);
+  const reused = old.find((g) => g.cookie === fresh.cookie)!;
+  const notReused = old.find((g) => g !== reused)!;
+  expect(reused).toBeDefined();
+  return { dev, queue, fresh, reused, notReused };
+}
+
 /** Lets the event loop turn a few times so the pump can run and responses flush. */
 const settle = () => new Promise((r) => setTimeout(r, 50));
 
@@ -140,18 +159,7 @@ describe('answers', () => {
   });
 
   it('answers for groups the kernel auto-answered: EINVAL from the kernel, or stale when the cookie was reused', async () => {
-    const { iommufd, ioas, dev, queue } = setup(kinds[0]);
-    dev.triggerIopf({ groupId: 1 }, 2);
-    const old = await take(queue, 2);
-    // Replace auto-answers INVALID on the old HWPT: the kernel forgets both cookies.
-    dev.replace(ioas.id);
-    dev.replace(faultHwpt(iommufd, ioas.id, dev, queue, kinds[0]).id);
-    dev.triggerIopf({ groupId: 3 });
-    const [fresh] = await take(queue, 1);
-    // The kernel hands out the lowest free cookie at once: the new group got an old number.
-    const reused = old.find((g) => g.cookie === fresh.cookie)!;
-    const notReused = old.find((g) => g !== reused)!;
-    expect(reused).toBeDefined();
+    const { dev, queue, fresh, reused, notReused } = await staleAfterReplace();
     // The library refuses that stale answer itself rather than answer the newer group by mistake.
     await expect(reused.respond()).rejects.toMatchObject({ name: 'IommufdError', code: ErrorCodes.FAULT_STALE });
     // The other old cookie goes to the kernel, in one write(2) with the good answer: the kernel
@@ -193,15 +201,7 @@ describe('batches and promise-less answers', () => {
   });
 
   it('answer(): a stale group throws at once; a kernel refusal is counted in stats.refused', async () => {
-    const { iommufd, ioas, dev, queue } = setup(kinds[0]);
-    dev.triggerIopf({ groupId: 1 }, 2);
-    const old = await take(queue, 2);
-    dev.replace(ioas.id);
-    dev.replace(faultHwpt(iommufd, ioas.id, dev, queue, kinds[0]).id);
-    dev.triggerIopf({ groupId: 3 });
-    const [fresh] = await take(queue, 1);
-    const reused = old.find((g) => g.cookie === fresh.cookie)!;
-    const notReused = old.find((g) => g !== reused)!;
+    const { queue, fresh, reused, notReused } = await staleAfterReplace();
     expect(() => reused.answer()).toThrow(expect.objectContaining({ code: ErrorCodes.FAULT_STALE }));
     notReused.answer('invalid');
     fresh.answer();
