@@ -10,7 +10,8 @@
 //         (there the test device cannot bind while intel-iommu is active: MOCK_DOMAIN -> EINVAL)
 //   vtd   intel-iommu on: the VFIO path with the edu device
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -36,16 +37,30 @@ if (!existsSync(join(root, 'build/Release/iommufd.node')) && run('npx', ['node-g
 if (run(process.execPath, [join(root, 'scripts/build-ts.mjs')]) !== 0) process.exit(1);
 
 const results = [];
+const counts = { passed: 0, failed: 0 };
 for (const b of boots) {
   const label = `${b.kernel}, intel_iommu=${b.intelIommu}`;
   console.log(`\n=== guest suite: ${label}: ${b.suites.join(', ')}`);
+  // The job dir is the guest's /run/rig: vitest leaves its JSON report there for the totals.
+  const out = mkdtempSync(join(tmpdir(), 'iommufd-guest-'));
   const status = run(process.execPath, [
-    join(root, 'scripts/rig.mjs'), '--kernel', b.kernel, '--intel-iommu', b.intelIommu, '--timeout', '1200', '--',
+    join(root, 'scripts/rig.mjs'), '--kernel', b.kernel, '--intel-iommu', b.intelIommu, '--timeout', '1200', '--out', out, '--',
     join(root, 'node_modules/.bin/vitest'), 'run', '--config', 'vitest.guest.config.ts',
+    '--reporter', 'default', '--reporter', 'json', '--outputFile.json', '/run/rig/vitest.json',
     ...b.suites.map((s) => `test/guest/${s}/`), ...args,
   ]);
+  try {
+    const report = JSON.parse(readFileSync(join(out, 'vitest.json'), 'utf8'));
+    counts.passed += report.numPassedTests;
+    counts.failed += report.numFailedTests;
+  } catch {
+    counts.failed++; // no report: the boot itself failed
+  }
+  // A failed boot keeps its job dir: serial.log holds the guest kernel's console.
+  if (status === 0) rmSync(out, { recursive: true, force: true });
   results.push({ label, status });
 }
 console.log('\n=== guest suite summary');
 for (const r of results) console.log(`${r.status === 0 ? 'ok  ' : 'FAIL'} ${r.label}${r.status === 0 ? '' : ` (exit ${r.status})`}`);
+console.log(`guest: ${counts.passed} passed, ${counts.failed} failed`);
 process.exit(results.every((r) => r.status === 0) ? 0 : 1);
