@@ -98,29 +98,20 @@ static Napi::Uint8Array ArgBytes(const Napi::CallbackInfo& info, size_t i, const
 // vfioRead(fd, offset, into: Uint8Array) -> bytes read; vfioWrite(fd, offset, data) -> bytes
 // written. One pread/pwrite: vfio-pci turns an aligned 1/2/4/8-byte access into one access of that
 // width on the device, which MMIO registers need (an mmap'd BAR gives no such promise from JS).
-static Napi::Value Read(const Napi::CallbackInfo& info) {
-  const char* op = "pread";
+template <typename Syscall>
+static Napi::Value RegionIo(const Napi::CallbackInfo& info, const char* op, Syscall syscall) {
   int fd = ArgFd(info, 0, op);
   uint64_t offset = ValueU64(info[1], op, "offset");
-  Napi::Uint8Array into = ArgBytes(info, 2, op);
+  Napi::Uint8Array bytes = ArgBytes(info, 2, op);
   ssize_t n;
-  do n = ::pread(fd, into.Data(), into.ByteLength(), static_cast<off_t>(offset));
+  do n = syscall(fd, bytes.Data(), bytes.ByteLength(), static_cast<off_t>(offset));
   while (n < 0 && errno == EINTR);
   if (n < 0) throw SystemError(info.Env(), errno, op);
   return Napi::Number::New(info.Env(), static_cast<double>(n));
 }
 
-static Napi::Value Write(const Napi::CallbackInfo& info) {
-  const char* op = "pwrite";
-  int fd = ArgFd(info, 0, op);
-  uint64_t offset = ValueU64(info[1], op, "offset");
-  Napi::Uint8Array data = ArgBytes(info, 2, op);
-  ssize_t n;
-  do n = ::pwrite(fd, data.Data(), data.ByteLength(), static_cast<off_t>(offset));
-  while (n < 0 && errno == EINTR);
-  if (n < 0) throw SystemError(info.Env(), errno, op);
-  return Napi::Number::New(info.Env(), static_cast<double>(n));
-}
+static Napi::Value Read(const Napi::CallbackInfo& info) { return RegionIo(info, "pread", ::pread); }
+static Napi::Value Write(const Napi::CallbackInfo& info) { return RegionIo(info, "pwrite", ::pwrite); }
 
 // allocPages(length) -> ArrayBuffer over fresh anonymous pages, unmapped when collected. IOAS_MAP
 // needs page-aligned memory, which no JS allocation promises.
