@@ -3,8 +3,10 @@
 // it does not know and E2BIG for non-zero bytes past the struct it knows, which is how the probe
 // tells "absent" from "present" without creating anything.
 #include "addon.h"
+#include "uapi.h"
 
 namespace iommufd {
+using namespace uapi;
 
 // probeIoctl(fd, request, arg: Uint8Array) -> the ioctl's return value (>= 0), or -errno.
 // `arg` is passed in place, so what the kernel writes back (out_ fields) lands in it.
@@ -24,8 +26,55 @@ static Napi::Value ProbeIoctl(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, rc < 0 ? -errno : rc);
 }
 
+// The ioctl request numbers of uapi.h, by name, so that lib/ numbers no ioctl of its own: the
+// probe issues some of them through probeIoctl, and tests check requests against them.
+static Napi::Object Ioctls(Napi::Env env) {
+  Napi::Object o = Napi::Object::New(env);
+  auto set = [&](const char* name, unsigned long request) { o.Set(name, Napi::Number::New(env, static_cast<double>(request))); };
+#define IOCTL(name) set(#name, name)
+  IOCTL(IOMMU_DESTROY);
+  IOCTL(IOMMU_IOAS_ALLOC);
+  IOCTL(IOMMU_IOAS_ALLOW_IOVAS);
+  IOCTL(IOMMU_IOAS_COPY);
+  IOCTL(IOMMU_IOAS_IOVA_RANGES);
+  IOCTL(IOMMU_IOAS_MAP);
+  IOCTL(IOMMU_IOAS_UNMAP);
+  IOCTL(IOMMU_OPTION);
+  IOCTL(IOMMU_VFIO_IOAS);
+  IOCTL(IOMMU_HWPT_ALLOC);
+  IOCTL(IOMMU_GET_HW_INFO);
+  IOCTL(IOMMU_HWPT_SET_DIRTY_TRACKING);
+  IOCTL(IOMMU_HWPT_GET_DIRTY_BITMAP);
+  IOCTL(IOMMU_HWPT_INVALIDATE);
+  IOCTL(IOMMU_FAULT_QUEUE_ALLOC);
+  IOCTL(IOMMU_VIOMMU_ALLOC);
+  IOCTL(IOMMU_VDEVICE_ALLOC);
+  IOCTL(IOMMU_VEVENTQ_ALLOC);
+  IOCTL(IOMMU_TEST_CMD);
+  IOCTL(VFIO_DEVICE_GET_INFO);
+  IOCTL(VFIO_DEVICE_GET_REGION_INFO);
+  IOCTL(VFIO_DEVICE_RESET);
+  IOCTL(VFIO_DEVICE_BIND_IOMMUFD);
+  IOCTL(VFIO_DEVICE_ATTACH_IOMMUFD_PT);
+  IOCTL(VFIO_DEVICE_DETACH_IOMMUFD_PT);
+#undef IOCTL
+  o.Freeze();
+  return o;
+}
+
+// The few argument values the probe puts in a hand-built ioctl argument.
+static Napi::Object ProbeConstants(Napi::Env env) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("IOMMU_VEVENTQ_TYPE_SELFTEST", Napi::Number::New(env, IOMMU_VEVENTQ_TYPE_SELFTEST));
+  o.Set("VFIO_DEVICE_ATTACH_PASID", Napi::Number::New(env, VFIO_DEVICE_ATTACH_PASID));
+  o.Freeze();
+  return o;
+}
+
 void InitProbe(Napi::Env env, Napi::Object exports) {
   exports.Set("probeIoctl", Napi::Function::New(env, ProbeIoctl, "probeIoctl"));
+  exports.Set("ioctls", Ioctls(env));
+  exports.Set("probeConstants", ProbeConstants(env));
 }
 
 }  // namespace iommufd
