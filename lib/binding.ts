@@ -22,6 +22,13 @@ export interface VfioRegionInfoRaw {
   offset: bigint;
 }
 
+export type IoctlName =
+  | 'IOMMU_DESTROY' | 'IOMMU_IOAS_ALLOC' | 'IOMMU_IOAS_ALLOW_IOVAS' | 'IOMMU_IOAS_COPY' | 'IOMMU_IOAS_IOVA_RANGES' | 'IOMMU_IOAS_MAP'
+  | 'IOMMU_IOAS_UNMAP' | 'IOMMU_OPTION' | 'IOMMU_VFIO_IOAS' | 'IOMMU_HWPT_ALLOC' | 'IOMMU_GET_HW_INFO' | 'IOMMU_HWPT_SET_DIRTY_TRACKING'
+  | 'IOMMU_HWPT_GET_DIRTY_BITMAP' | 'IOMMU_HWPT_INVALIDATE' | 'IOMMU_FAULT_QUEUE_ALLOC' | 'IOMMU_VIOMMU_ALLOC' | 'IOMMU_VDEVICE_ALLOC'
+  | 'IOMMU_VEVENTQ_ALLOC' | 'IOMMU_TEST_CMD' | 'VFIO_DEVICE_GET_INFO' | 'VFIO_DEVICE_GET_REGION_INFO' | 'VFIO_DEVICE_RESET'
+  | 'VFIO_DEVICE_BIND_IOMMUFD' | 'VFIO_DEVICE_ATTACH_IOMMUFD_PT' | 'VFIO_DEVICE_DETACH_IOMMUFD_PT';
+
 export interface Binding {
   setErrorClass(cls: Function): void;
   open(path?: string): number;
@@ -51,6 +58,10 @@ export interface Binding {
   allocPages(length: number): ArrayBuffer;
   /** One ioctl with `arg` passed in place: its return value (>= 0), or -errno. */
   probeIoctl(fd: number, request: number, arg: Uint8Array): number;
+  /** The ioctl request numbers of native/uapi.h: lib/ numbers no ioctl of its own. */
+  ioctls: Readonly<Record<IoctlName, number>>;
+  /** Argument values the probe puts into the ioctls it builds by hand (from native/uapi.h). */
+  probeConstants: Readonly<{ IOMMU_VEVENTQ_TYPE_SELFTEST: number; VFIO_DEVICE_ATTACH_PASID: number }>;
   selftest: {
     mockDomain(fd: number, ptId: number): { stdevId: number; hwptId: number; idevId: number };
     mockDomainReplace(fd: number, stdevId: number, ptId: number): void;

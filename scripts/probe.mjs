@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // iommufd-probe: can this machine deliver I/O page faults to a program through iommufd, and if not,
-// why not? The logic is lib/probe.ts, run here from the package's built dist/.
+// why not? The logic is lib/probe/ (the CLI is lib/probe/cli.ts), run here from the package's built
+// dist/.
 //
 //   iommufd-probe [--json] [--color|--no-color] [--device PATH] [--schema]
 //
@@ -11,17 +12,13 @@ import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 
-if (process.argv.includes('--schema')) {
-  process.stdout.write(readFileSync(join(root, 'schema/probe.schema.json'), 'utf8'));
-  process.exit(0);
-}
-
 let main;
 try {
-  ({ main } = await import('../dist/esm/probe.js'));
+  ({ main } = await import('../dist/esm/probe/cli.js'));
 } catch (e) {
   process.stderr.write(`iommufd-probe: cannot load the iommufd package (${e.message}); in a source checkout run: npm run build\n`);
   process.exit(70);
 }
 const { version } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
-process.exitCode = await main(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, env: process.env, version });
+const schema = () => readFileSync(join(root, 'schema/probe.schema.json'), 'utf8');
+process.exitCode = await main(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, env: process.env, version, schema });

@@ -2,7 +2,7 @@
 // validates against schema/probe.schema.json, and do it well under a second. The verdict and
 // explanation logic is also driven here with synthetic inputs for the cases the host cannot show.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -10,9 +10,9 @@ import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { binding } from '../../lib/binding.js';
 import {
-  explainAbsent, ioctlKnown, iopfVerdict, main, parseKconfig, pcieCapsFrom, probe, ProbeExit, type IommufdReport, type ProbeReport,
+  explainAbsent, ioctlKnown, iommufdIdentity, iopfVerdict, main, parseKconfig, pcieCapsFrom, probe, ProbeExit, type IommufdReport, type ProbeReport,
   type VerdictInput,
-} from '../../lib/probe.js';
+} from '../../lib/probe/index.js';
 import { validate } from '../json_schema.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -20,7 +20,9 @@ const schema = JSON.parse(readFileSync(join(root, 'schema/probe.schema.json'), '
 
 // The bin runs from a private build of lib/ laid out as in the installed package (scripts/ beside
 // dist/esm/), so that it neither depends on nor races with the shared dist/ that `npm pack`
-// (test/package) rebuilds in parallel.
+// (test/package) rebuilds in parallel. Everything it loads is a copy in that directory, readable
+// by every user (not a link into the checkout), so that it also runs as another user when the
+// checkout is not readable by others (a clone under a 0700 home, say).
 const work = mkdtempSync(join(tmpdir(), 'iommufd-probe-'));
 const bin = join(work, 'scripts/probe.mjs');
 
@@ -29,7 +31,7 @@ beforeAll(() => {
   execFileSync(process.execPath, [
     join(root, 'node_modules/typescript/bin/tsc'), '--outDir', out, '--rootDir', join(root, 'lib'), '--module', 'nodenext',
     '--moduleResolution', 'nodenext', '--target', 'es2022', '--lib', 'es2023,esnext.disposable', '--types', 'node',
-    '--typeRoots', join(root, 'node_modules/@types'), '--strict', '--skipLibCheck', join(root, 'lib/probe.ts'),
+    '--typeRoots', join(root, 'node_modules/@types'), '--strict', '--skipLibCheck', join(root, 'lib/probe/cli.ts'),
   ], { stdio: 'inherit' });
   copyFileSync(join(root, 'lib/native.cjs'), join(out, 'native.cjs'));
   writeFileSync(join(out, 'package.json'), '{"type":"module"}\n');
@@ -38,9 +40,24 @@ beforeAll(() => {
   mkdirSync(join(work, 'schema'));
   copyFileSync(join(root, 'schema/probe.schema.json'), join(work, 'schema/probe.schema.json'));
   copyFileSync(join(root, 'package.json'), join(work, 'package.json'));
-  for (const name of ['binding.gyp', 'build', 'node_modules']) symlinkSync(join(root, name), join(work, name));
+  // What lib/native.cjs needs to find and load the addon: binding.gyp marks the package root,
+  // node-gyp-build looks in build/Release.
+  copyFileSync(join(root, 'binding.gyp'), join(work, 'binding.gyp'));
+  mkdirSync(join(work, 'build/Release'), { recursive: true });
+  copyFileSync(join(root, 'build/Release/iommufd.node'), join(work, 'build/Release/iommufd.node'));
+  cpSync(join(root, 'node_modules/node-gyp-build'), join(work, 'node_modules/node-gyp-build'), { recursive: true });
 });
 afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+/** chmod o+r on every file and o+rx on every directory under (and including) `dir`. */
+function openToAll(dir: string): void {
+  chmodSync(dir, statSync(dir).mode | 0o005);
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, e.name);
+    if (e.isDirectory()) openToAll(path);
+    else if (e.isFile()) chmodSync(path, statSync(path).mode | 0o004);
+  }
+}
 
 function runBin(args: string[], env: Record<string, string> = {}, as: { uid?: number; gid?: number } = {}) {
   const started = performance.now();
@@ -139,7 +156,23 @@ describe('iommufd-probe on the host (no iommufd)', () => {
     const help = runBin(['--help']);
     expect(help.status).toBe(0);
     expect(help.stdout).toMatch(/Exit status: 0 IOPF available/);
-    expect(JSON.parse(runBin(['--schema']).stdout)).toEqual(schema);
+    const printed = runBin(['--schema']);
+    expect(printed.status).toBe(0);
+    expect(JSON.parse(printed.stdout)).toEqual(schema);
+  });
+
+  it('--help lists every option the README lists, and the README every option --help lists', () => {
+    // The README's probe section has an "### Options" table whose first column names them.
+    const readme = readFileSync(join(root, 'README.md'), 'utf8');
+    const section = readme.slice(readme.indexOf('`iommufd-probe`'));
+    const table = section.slice(section.indexOf('### Options'), section.indexOf('### Exit status'));
+    const documented = [...table.matchAll(/^\| (.*?) \|/gm)].flatMap((m) => [...m[1].matchAll(/`(-[-\w]+)/g)].map((o) => o[1]));
+    expect(documented).toContain('--json');
+    const help = runBin(['--help']).stdout;
+    const listed = [...help.matchAll(/^ {2}(-.*?)(?: {2,}|$)/gm)].flatMap((m) => [...m[1].matchAll(/(?:^|[ ,])(-[-\w]+)/g)].map((o) => o[1]));
+    expect(listed).toContain('--help');
+    expect([...new Set(listed)].sort()).toEqual([...new Set(documented)].sort());
+    for (const option of documented) expect(help).toContain(option);
   });
 
   it('--device names another node: a missing one is reported as absent', () => {
@@ -151,7 +184,12 @@ describe('iommufd-probe on the host (no iommufd)', () => {
   it('a node this user may not open: exit 3, with the permissions in the reason', () => {
     // The host has no /dev/iommu, so a root-only file stands in for one, opened as nobody.
     if (process.getuid?.() !== 0) throw new Error('this test needs root, to run the probe as another user');
-    chmodSync(work, 0o755);
+    // Give nobody what it runs: the private copy, readable and traversable by all whatever the
+    // umask, in a temporary directory every user can reach.
+    openToAll(work);
+    for (let dir = dirname(work); dir !== dirname(dir); dir = dirname(dir)) {
+      if ((statSync(dir).mode & 0o001) === 0) throw new Error(`${dir} is not searchable by other users: point TMPDIR at a directory that is`);
+    }
     const node = join(work, 'iommu-0600');
     writeFileSync(node, '');
     chmodSync(node, 0o600);
@@ -174,24 +212,59 @@ describe('iommufd-probe on the host (no iommufd)', () => {
     expect(fds()).toBe(before);
   });
 
-  it('a node that is no iommufd: every feature probe meets ENOTTY and says no', async () => {
-    // /dev/null opens but knows no iommufd ioctl.
+  it('a node that is no iommufd (/dev/null opens, but knows no iommufd ioctl): exit 2, saying so', async () => {
     const out: string[] = [];
     const code = await main(['--json', '--device', '/dev/null'], { stdout: { write: (s: string) => out.push(s) }, stderr: { write: () => {} }, env: {} });
     const r = JSON.parse(out.join(''));
     expect(validate(schema, r)).toEqual([]);
-    expect(code).toBe(1);
-    expect(r.features.faultQueue).toMatchObject({ status: 'no', errno: 'ENOTTY' });
-    expect(r.features.veventq).toMatchObject({ status: 'no', errno: 'ENOTTY' });
-    expect(r.features.testDevice).toMatchObject({ status: 'no', errno: 'ENOTTY' });
+    expect(code).toBe(ProbeExit.NO_IOMMUFD);
+    expect(r.summary.exitCode).toBe(ProbeExit.NO_IOMMUFD);
+    expect(r.iommufd).toMatchObject({ path: '/dev/null', present: true, canOpen: true, openError: null, reasonCode: 'not-iommufd' });
+    expect(r.iommufd.reason).toBe('/dev/null opens but is not an iommufd: it knows no iommufd ioctl (IOMMU_DESTROY and IOMMU_IOAS_ALLOC answer ENOTTY)');
+    expect(r.summary.text).toBe(`no iommufd: ${r.iommufd.reason}`);
+    for (const x of Object.values(r.features) as { status: string; detail: string }[]) {
+      expect(x).toMatchObject({ status: 'no', detail: 'not probed: /dev/null is not an iommufd' });
+    }
+    for (const d of r.devices) expect(d.verdict.reasons.map((x: { code: string }) => x.code)).toContain('no-iommufd');
+    const text = runBin(['--device', '/dev/null']);
+    expect(text.status).toBe(2);
+    expect(text.stdout).toMatch(/^Result: no iommufd: \/dev\/null opens but is not an iommufd: .* \(exit 2\)$/m);
+  });
+
+  it('an iommufd-numbered ioctl on a node that is no iommufd answers ENOTTY', () => {
+    const fd = binding.open('/dev/null');
+    try {
+      expect(iommufdIdentity(fd)).toMatchObject({ iommufd: false, errno: 'ENOTTY' });
+    } finally {
+      binding.close(fd);
+    }
   });
 });
 
 describe('ioctlKnown and probeIoctl', () => {
+  it('the ioctl numbers come from the addon (native/uapi.h), and are the kernel\'s', () => {
+    // _IO(';', nr): numbers from the kernel's own headers, written down here independently.
+    expect(binding.ioctls).toMatchObject({
+      IOMMU_DESTROY: 0x3b80, IOMMU_IOAS_ALLOC: 0x3b81, IOMMU_HWPT_ALLOC: 0x3b89, IOMMU_FAULT_QUEUE_ALLOC: 0x3b8e,
+      IOMMU_VEVENTQ_ALLOC: 0x3b93, IOMMU_TEST_CMD: 0x3ba0, VFIO_DEVICE_ATTACH_IOMMUFD_PT: 0x3b77,
+    });
+    expect(Object.isFrozen(binding.ioctls)).toBe(true);
+    expect(binding.probeConstants).toEqual({ IOMMU_VEVENTQ_TYPE_SELFTEST: 0xbeefbeef, VFIO_DEVICE_ATTACH_PASID: 1 });
+  });
+
+  it('lib/ numbers no ioctl of its own', () => {
+    const files = (dir: string): string[] => readdirSync(dir, { withFileTypes: true })
+      .flatMap((e) => (e.isDirectory() ? files(join(dir, e.name)) : e.name.endsWith('.ts') ? [join(dir, e.name)] : []));
+    for (const f of files(join(root, 'lib'))) {
+      const text = readFileSync(f, 'utf8');
+      expect(text, f).not.toMatch(/0x3b[0-9a-f]{2}\b|IOMMUFD_TYPE|<< 8\)/i);
+    }
+  });
+
   it('a file that knows no iommufd ioctl answers ENOTTY', () => {
     const fd = binding.open('/dev/null');
     try {
-      expect(ioctlKnown(fd, 0x3b8e)).toEqual({ known: 'no', errno: 'ENOTTY' });
+      expect(ioctlKnown(fd, binding.ioctls.IOMMU_FAULT_QUEUE_ALLOC)).toEqual({ known: 'no', errno: 'ENOTTY' });
       expect(binding.probeIoctl(fd, 0x3b8e, new Uint8Array(16))).toBe(-25);
       expect(() => binding.probeIoctl(fd, 0x3b8e, new Uint8Array(2))).toThrow(RangeError);
       expect(() => binding.probeIoctl(fd, 0x3b8e, new Uint16Array(8) as unknown as Uint8Array)).toThrow(TypeError);

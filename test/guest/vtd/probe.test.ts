@@ -8,7 +8,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bindVfioPci, findPciDevices, Iommufd, pciDriver, VfioDevice } from '../../../lib/index.js';
-import { probe, type DeviceReport, type ProbeReport } from '../../../lib/probe.js';
+import { probe, type DeviceReport, type ProbeReport } from '../../../lib/probe/index.js';
 import { validate } from '../../json_schema.js';
 import { kernelVersion, rig } from '../rig.js';
 
@@ -47,7 +47,7 @@ function edu(r: ProbeReport): DeviceReport {
 let initialDriver: string | undefined;
 beforeAll(() => {
   expect(rig.inGuest && rig.intelIommu, 'runs in the rig with intel_iommu=on').toBe(true);
-  expect(existsSync(join(root, 'dist/esm/probe.js')), 'the bin runs from dist/: node scripts/build-ts.mjs first').toBe(true);
+  expect(existsSync(join(root, 'dist/esm/probe/cli.js')), 'the bin runs from dist/: node scripts/build-ts.mjs first').toBe(true);
   expect(EDU).toMatch(/^0000:/);
   initialDriver = pciDriver(EDU);
 });

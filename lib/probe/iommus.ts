@@ -1,0 +1,55 @@
+// Collector: the IOMMUs in /sys/class/iommu, and whether each takes PCIe page requests.
+import { existsSync } from 'node:fs';
+import { decodeVtdHwInfo } from '../hw_info.js';
+import type { IommuReport, Tri } from './types.js';
+import { link, list, read } from './util.js';
+
+function hex64(s: string): bigint | null {
+  return /^(0x)?[0-9a-f]+$/i.test(s) ? BigInt(s.startsWith('0x') ? s : `0x${s}`) : null;
+}
+
+function vtdFromRegs(cap: bigint, ecap: bigint) {
+  const data = new Uint8Array(24);
+  const view = new DataView(data.buffer);
+  view.setBigUint64(8, cap, true);
+  view.setBigUint64(16, ecap, true);
+  return decodeVtdHwInfo(data);
+}
+
+/** Page requests on VT-d need scalable mode (SMTS), page request support (PRS) and drain (PDS). */
+export function vtdPageRequests(e: { smts: boolean; prs: boolean; pds: boolean }): { status: Tri; detail: string } {
+  const missing = [!e.smts && 'SMTS=0 (no scalable mode)', !e.prs && 'PRS=0 (no page request support)', !e.pds && 'PDS=0 (no page-request drain)'].filter(Boolean);
+  return missing.length === 0
+    ? { status: 'yes', detail: 'VT-d ecap SMTS, PRS and PDS set' }
+    : { status: 'no', detail: `VT-d ecap ${missing.join(', ')}` };
+}
+
+export function probeIommus(): IommuReport[] {
+  return list('/sys/class/iommu').sort().map((name): IommuReport => {
+    const dir = `/sys/class/iommu/${name}`;
+    if (existsSync(`${dir}/intel-iommu`)) {
+      const capS = read(`${dir}/intel-iommu/cap`) ?? '';
+      const ecapS = read(`${dir}/intel-iommu/ecap`) ?? '';
+      const cap = hex64(capS);
+      const ecap = hex64(ecapS);
+      const registers = { cap: `0x${capS}`, ecap: `0x${ecapS}` };
+      if (cap === null || ecap === null) return { name, kind: 'intel-vtd', pageRequests: 'unknown', pasid: 'unknown', detail: 'VT-d capability registers unreadable', registers: {} };
+      const { ecap: e } = vtdFromRegs(cap, ecap);
+      const pr = vtdPageRequests(e);
+      return { name, kind: 'intel-vtd', pageRequests: pr.status, pasid: e.pasid && e.smts ? 'yes' : 'no', detail: `${pr.detail}; PASID ${e.pasid ? `yes (${e.pss + 1} bits)` : 'no'}; device-TLB (ATS) ${e.devIotlb ? 'yes' : 'no'}`, registers };
+    }
+    if (existsSync(`${dir}/amd-iommu`)) {
+      const features = read(`${dir}/amd-iommu/features`) ?? '';
+      const efr = hex64(features.split(':')[0] ?? '');
+      if (efr === null) return { name, kind: 'amd-vi', pageRequests: 'unknown', pasid: 'unknown', detail: 'AMD-Vi feature register unreadable', registers: {} };
+      const ppr = (efr & 2n) !== 0n;
+      const gt = (efr & 16n) !== 0n;
+      return { name, kind: 'amd-vi', pageRequests: ppr ? 'yes' : 'no', pasid: gt ? 'yes' : 'no', detail: `AMD-Vi EFR PPRSup=${ppr ? 1 : 0} GTSup=${gt ? 1 : 0}`, registers: { features } };
+    }
+    if (name.startsWith('iommufd_selftest')) {
+      return { name, kind: 'selftest', pageRequests: 'yes', pasid: 'yes', detail: "the kernel's iommufd test device IOMMU (CONFIG_IOMMUFD_TEST); raises faults only on request", registers: {} };
+    }
+    const kind = /smmu/i.test(name) || /smmu/i.test(link(`${dir}/device/driver`) ?? '') ? 'arm-smmu' : 'other';
+    return { name, kind, pageRequests: 'unknown', pasid: 'unknown', detail: 'page-request support of this IOMMU is not decoded by the probe', registers: {} };
+  });
+}

@@ -1,0 +1,41 @@
+// The verdict: whether a device can take I/O page faults through iommufd, and every reason not.
+import type { Finding, PcieCaps, Reason, ReasonCode, Tri, Verdict } from './types.js';
+
+export interface VerdictInput {
+  pcie: PcieCaps | null;
+  iommuGroup: number | null;
+  iommuPageRequests: { status: Tri; detail: string };
+  driver: string | null;
+  vfioCdev: string | null;
+  iommufdUsable: boolean;
+  vfioBusy: boolean;
+  iopfAttach: Finding | null;
+}
+
+/** Whether the device can take I/O page faults through iommufd, and every reason it cannot. */
+export function iopfVerdict(i: VerdictInput): Verdict {
+  const reasons: Reason[] = [];
+  const no = (code: ReasonCode, text: string) => reasons.push({ code, kind: 'no', text });
+  const unknown = (code: ReasonCode, text: string) => reasons.push({ code, kind: 'unknown', text });
+  const p = i.pcie;
+  if (p === null) unknown('not-pci', 'not a PCI device: no PRI; whether its IOMMU can stall its DMA on a fault is not checked');
+  else if (p.pri === null) unknown('config-unreadable', `only ${p.configBytes} bytes of config space are readable (root is needed to see ATS/PRI/PASID)`);
+  else {
+    if (!p.pri) no('no-pri', p.express ? 'no PRI (Page Request Interface) capability in its config space' : 'no PRI: conventional PCI device (no PCI Express capability, so no PRI capability)');
+    if (p.express && !p.ats) no('no-ats', 'no ATS capability (the IOMMU enables PRI only together with ATS)');
+  }
+  if (i.iommuGroup === null) no('no-iommu', 'not behind an IOMMU (no IOMMU group)');
+  else if (i.iommuPageRequests.status === 'no') no('iommu-no-page-requests', `its IOMMU lacks page requests: ${i.iommuPageRequests.detail}`);
+  else if (i.iommuPageRequests.status === 'unknown') unknown('iommu-unknown', `page-request support of its IOMMU unknown: ${i.iommuPageRequests.detail}`);
+  if (i.driver !== 'vfio-pci') no('not-vfio', `bound to ${i.driver ?? 'no driver'}, not vfio-pci: iommufd reaches a device only through its VFIO cdev`);
+  else if (i.vfioCdev === null) no('no-vfio-cdev', 'on vfio-pci but without a VFIO cdev (/dev/vfio/devices): the kernel lacks CONFIG_VFIO_DEVICE_CDEV');
+  if (!i.iommufdUsable) no('no-iommufd', 'iommufd (/dev/iommu) is not usable here');
+  if (i.vfioBusy) unknown('vfio-busy', 'its VFIO cdev could not be bound to an iommufd (in use?)');
+  if (i.iopfAttach?.status === 'no') no('attach-refused', i.iopfAttach.detail);
+  else if (i.iopfAttach?.status === 'unknown') unknown('attach-untested', i.iopfAttach.detail);
+  const first = reasons.find((r) => r.kind === 'no') ?? reasons[0];
+  const iopf: Tri = reasons.some((r) => r.kind === 'no') ? 'no' : reasons.length > 0 ? 'unknown' : 'yes';
+  const summary = first?.text
+    ?? (i.iopfAttach?.status === 'yes' ? 'yes: the kernel enabled I/O page faults for it on attach' : 'yes: PRI and ATS present, its IOMMU takes page requests, bound to vfio-pci');
+  return { iopf, summary, reasons: reasons.sort((a, b) => (a.kind === b.kind ? 0 : a.kind === 'no' ? -1 : 1)) };
+}
