@@ -37,6 +37,24 @@ describe('npm pack', () => {
     expect(bytes.includes('napi_register_module_v1')).toBe(true);
   });
 
+  it('ships the probe (lib/probe/ built into dist/) with its schema', () => {
+    for (const f of ['esm', 'cjs'].flatMap((m) => ['cli', 'index', 'report', 'render', 'types'].map((n) => `dist/${m}/probe/${n}.js`))) expect(files).toContain(f);
+  });
+
+  it('ships source maps a debugger can use: the TypeScript sources are inlined (lib/ is not shipped)', () => {
+    const maps = files.filter((f) => /^dist\/(esm|cjs)\/.*\.js\.map$/.test(f));
+    expect(maps.length).toBeGreaterThan(10);
+    const list = execFileSync('tar', ['-tzf', tarball], { encoding: 'utf8' });
+    expect(list).toContain('package/dist/esm/probe/cli.js.map');
+    for (const m of ['dist/esm/vfio_device.js.map', 'dist/cjs/probe/verdict.js.map']) {
+      const map = JSON.parse(execFileSync('tar', ['-xzOf', tarball, `package/${m}`], { encoding: 'utf8' }));
+      expect(map.sources.length).toBeGreaterThan(0);
+      expect(map.sourcesContent, m).toHaveLength(map.sources.length);
+      const name = m.replace(/^dist\/(esm|cjs)\//, '').replace(/\.js\.map$/, '.ts');
+      expect(map.sourcesContent[0]).toBe(readFileSync(join(root, 'lib', name), 'utf8'));
+    }
+  });
+
   it('ships no tests, build output, CI or dependencies', () => {
     expect(files.filter((f) => /^(test|build|node_modules|\.ci|lib)\//.test(f))).toEqual([]);
   });
