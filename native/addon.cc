@@ -49,6 +49,26 @@ int ArgFd(const Napi::CallbackInfo& info, size_t i, const char* op) {
   return static_cast<int>(fd);
 }
 
+Memory MemoryOf(Napi::Value v, const char* op, const char* what) {
+  napi_env env = v.Env();
+  void* data = nullptr;
+  size_t length = 0;
+  napi_status s = napi_invalid_arg;
+  if (v.IsArrayBuffer()) {
+    s = napi_get_arraybuffer_info(env, v, &data, &length);
+  } else if (v.IsTypedArray()) {
+    napi_typedarray_type type;
+    size_t count;
+    s = napi_get_typedarray_info(env, v, &type, &count, &data, nullptr, nullptr);
+    length = v.As<Napi::TypedArray>().ByteLength();
+  } else if (v.IsDataView()) {
+    s = napi_get_dataview_info(env, v, &length, &data, nullptr, nullptr);
+  }
+  if (s != napi_ok)
+    throw Napi::TypeError::New(env, Where(op, what) + " must be an ArrayBuffer, a typed array or a DataView");
+  return {static_cast<uint8_t*>(data), length};
+}
+
 uint64_t ValueU64(Napi::Value v, const char* op, const char* what) {
   Napi::Env env = v.Env();
   if (v.IsBigInt()) {

@@ -2,8 +2,11 @@
 #pragma once
 #include <napi.h>
 
+#include <unistd.h>
+
 #include <cerrno>
 #include <cstdint>
+#include <set>
 #include <sys/ioctl.h>
 
 namespace iommufd {
@@ -12,6 +15,12 @@ namespace iommufd {
 struct Instance {
   // The TypeScript IommufdError class; errors are built through it so `instanceof` holds in JS.
   Napi::FunctionReference errorClass;
+  // Fds opened by open() and not yet close()d: a terminated worker never runs its close(), so
+  // they are closed with the environment (fault fds are closed by their pump's own hook).
+  std::set<int> fds;
+  ~Instance() {
+    for (int fd : fds) ::close(fd);
+  }
 };
 
 // A Node-style system error: code ("EINVAL"), errno (negative, as Node's), syscall (the ioctl or
@@ -27,10 +36,13 @@ void Ioctl(Napi::Env env, int fd, unsigned long request, const char* name, T* ar
   if (rc < 0) throw SystemError(env, errno, name);
 }
 
-// The first byte a typed array or DataView looks at.
-inline uint8_t* ViewData(const Napi::TypedArray& view) {
-  return static_cast<uint8_t*>(view.ArrayBuffer().Data()) + view.ByteOffset();
-}
+// The bytes an ArrayBuffer, typed array or DataView looks at (a view of a SharedArrayBuffer
+// included); anything else is a TypeError naming the operation and the argument.
+struct Memory {
+  uint8_t* data;
+  size_t length;
+};
+Memory MemoryOf(Napi::Value v, const char* op, const char* what);
 
 // Argument readers that throw TypeError naming the operation and the field.
 uint32_t ArgU32(const Napi::CallbackInfo& info, size_t i, const char* op, const char* what);

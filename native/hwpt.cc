@@ -24,10 +24,9 @@ static Napi::Value HwptAlloc(const Napi::CallbackInfo& info) {
   }
   Napi::Value data = o.Get("data");
   if (!data.IsUndefined()) {
-    if (!data.IsTypedArray()) throw Napi::TypeError::New(env, std::string(op) + ": data must be a Uint8Array");
-    auto view = data.As<Napi::TypedArray>();
-    cmd.data_uptr = reinterpret_cast<uintptr_t>(ViewData(view));
-    cmd.data_len = view.ByteLength();
+    Memory bytes = MemoryOf(data, op, "data");
+    cmd.data_uptr = reinterpret_cast<uintptr_t>(bytes.data);
+    cmd.data_len = bytes.length;
   }
   Ioctl(env, ArgFd(info, 0, op), IOMMU_HWPT_ALLOC, op, &cmd);
   return Napi::Number::New(env, cmd.out_hwpt_id);

@@ -58,17 +58,9 @@ static Napi::Value IoasMap(const Napi::CallbackInfo& info) {
   iommu_ioas_map cmd{};
   cmd.size = sizeof(cmd);
   cmd.ioas_id = ArgU32(info, 1, op, "ioasId");
-  if (info[2].IsArrayBuffer()) {
-    auto ab = info[2].As<Napi::ArrayBuffer>();
-    cmd.user_va = reinterpret_cast<uintptr_t>(ab.Data());
-    cmd.length = ab.ByteLength();
-  } else if (info[2].IsTypedArray() || info[2].IsDataView()) {
-    auto view = info[2].As<Napi::TypedArray>();
-    cmd.user_va = reinterpret_cast<uintptr_t>(ViewData(view));
-    cmd.length = view.ByteLength();
-  } else {
-    throw Napi::TypeError::New(env, std::string(op) + ": memory must be an ArrayBuffer or a view of one");
-  }
+  Memory memory = MemoryOf(info[2], op, "memory");
+  cmd.user_va = reinterpret_cast<uintptr_t>(memory.data);
+  cmd.length = memory.length;
   cmd.flags = ArgU32(info, 4, op, "flags");
   if (!info[3].IsUndefined()) {
     cmd.iova = ValueU64(info[3], op, "iova");

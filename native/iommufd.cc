@@ -17,11 +17,13 @@ static Napi::Value Open(const Napi::CallbackInfo& info) {
   do fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
   while (fd < 0 && errno == EINTR);
   if (fd < 0) throw SystemError(info.Env(), errno, "open", path);
+  info.Env().GetInstanceData<Instance>()->fds.insert(fd);
   return Napi::Number::New(info.Env(), fd);
 }
 
 static Napi::Value Close(const Napi::CallbackInfo& info) {
   int fd = ArgFd(info, 0, "close");
+  info.Env().GetInstanceData<Instance>()->fds.erase(fd);
   // close(2) releases the fd even when it reports EINTR; never retry it.
   if (::close(fd) < 0 && errno != EINTR) throw SystemError(info.Env(), errno, "close");
   return info.Env().Undefined();
