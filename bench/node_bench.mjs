@@ -19,6 +19,7 @@ const pkg = pathToFileURL(`${process.env.IOMMUFD_BENCH_PKG ?? new URL('build/pkg
 const { Iommufd, FaultQueue } = await import(new URL('dist/esm/index.js', pkg).href);
 const { MockDevice } = await import(new URL('dist/esm/testing.js', pkg).href);
 const { binding } = await import(new URL('dist/esm/binding.js', pkg).href);
+const { checkFaultQueueOptions } = await import(new URL('dist/esm/fault_queue.js', pkg).href);
 
 const now = () => process.hrtime.bigint(); // CLOCK_MONOTONIC ns, as fault_bench's Now()
 
@@ -147,12 +148,13 @@ function rawSetup() {
   const ioas = iommufd.allocIoas();
   const dev = MockDevice.create(iommufd, ioas.id);
   const { id, fd } = binding.faultQueueAlloc(iommufd.fd);
-  const hwpt = iommufd.allocHwpt({ deviceId: dev.deviceId, parentId: ioas.id, faultQueue: { id } });
-  dev.replace(hwpt.id);
+  const hwptId = binding.hwptAlloc(iommufd.fd, { devId: dev.deviceId, ptId: ioas.id, faultId: id });
+  dev.replace(hwptId);
   const responses = new Uint8Array(8 * 1024);
   const out = new DataView(responses.buffer);
   const state = { answered: 0, target: 0, done: () => {} };
-  const pump = new binding.FaultPump(fd, (view, bytes) => {
+  const pump = new binding.FaultPump(fd);
+  const onBatch = (view, bytes) => {
     const dv = new DataView(view.buffer, view.byteOffset, bytes);
     let k = 0;
     for (let off = 0; off < bytes; off += 40) {
@@ -164,8 +166,12 @@ function rawSetup() {
     if (pump.write(responses.subarray(0, k * 8))) throw new Error('raw: a response was refused');
     state.answered += k;
     if (state.answered >= state.target) state.done();
-  }, (e) => { throw e; });
+  };
+  const onError = (e) => { throw e; };
+  pump.setCallbacks(onBatch, onError);
+  pump.callbacks = [onBatch, onError]; // the pump holds them weakly: its owner must keep them
   pump.start();
+  pump.ref(true);
   const until = (target) => new Promise((resolve) => {
     state.target = target;
     state.done = resolve;
@@ -266,14 +272,15 @@ async function calib(reps) {
 
   let onBatch;
   binding.FaultPump = class {
-    constructor(fd, batch) { onBatch = batch; }
+    setCallbacks(batch) { onBatch = batch; }
     start() {}
+    ref() {}
     stop() {}
     read() {}
     write() { return undefined; }
     close() {}
   };
-  const queue = new FaultQueue(1, -1);
+  const queue = new FaultQueue({ _forget() {} }, 1, -1, checkFaultQueueOptions({}));
   const batches = Math.max(2, Math.round(reps / 50));
   const run = async () => {
     let handled = 0;

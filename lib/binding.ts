@@ -9,7 +9,11 @@ export interface HwInfoRaw {
 }
 
 export interface NativeFaultPump {
+  /** Held weakly: the caller keeps them alive. */
+  setCallbacks(onBatch: (view: Uint8Array, byteLength: number) => void, onError: (err: Error) => void): void;
   start(): void;
+  /** Whether the poll handle keeps the event loop alive (initially not). */
+  ref(on: boolean): void;
   stop(): void;
   read(): void;
   write(responses: Uint8Array): Int32Array | undefined;
@@ -41,12 +45,7 @@ export interface Binding {
   ioasUnmap(fd: number, ioasId: number, iova: bigint, length: bigint): bigint;
   hwptAlloc(fd: number, options: { devId: number; ptId: number; flags?: number; faultId?: number; dataType?: number; data?: Uint8Array }): number;
   faultQueueAlloc(fd: number): { id: number; fd: number };
-  FaultPump: new (
-    faultFd: number,
-    onBatch: (view: Uint8Array, byteLength: number) => void,
-    onError: (err: Error) => void,
-    bufferRecords?: number,
-  ) => NativeFaultPump;
+  FaultPump: new (faultFd: number, bufferRecords?: number) => NativeFaultPump;
   vfioBindIommufd(fd: number, iommufd: number): number;
   vfioAttachPt(fd: number, ptId: number, pasid?: number): number;
   vfioDetachPt(fd: number, pasid?: number): void;

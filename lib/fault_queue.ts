@@ -3,31 +3,59 @@
 // the event loop go back to the kernel in one write(2), and those made while a batch was handled
 // go back before the next batch is handed over.
 import { binding, type NativeFaultPump } from './binding.js';
-import { closedError, ErrorCodes, IommufdError, responseError } from './errors.js';
+import { closedError, ErrorCodes, integerOption, invalidArgType, IommufdError, responseError } from './errors.js';
 import {
   decodeFaultRecord, encodeResponse, FAULT_RECORD_SIZE, FAULT_RESPONSE_SIZE, forEachFaultGroup, PAGE_RESP_INVALID,
   PAGE_RESP_SUCCESS, PGFAULT_FLAGS_PASID_VALID,
   type FaultRecord, type ResponseCode,
 } from './fault.js';
+import type { Iommufd } from './iommufd.js';
 
 export interface FaultQueueOptions {
   /** Stop reading from the kernel while this many groups wait for the consumer (default 4096). */
   highWaterMark?: number;
   /** Resume reading once the backlog is down to this many (default highWaterMark / 2). */
   lowWaterMark?: number;
-  /** Initial read buffer, in records (default 1024); it grows when a group does not fit. */
+  /** Initial read buffer, in records (default 1024, at most MAX_BUFFER_RECORDS); it grows when a
+   *  group does not fit. */
   bufferRecords?: number;
   /** Aborting closes the queue, as close() does. */
   signal?: AbortSignal;
 }
 
+/** The most records a pump's read buffer may hold (10 MiB); no PRI group comes near it. */
+export const MAX_BUFFER_RECORDS = 1 << 18;
+
+/** @internal */
+export interface CheckedOptions {
+  high: number;
+  low: number;
+  bufferRecords: number | undefined;
+  signal: AbortSignal | undefined;
+}
+
+/** @internal Validates FaultQueueOptions before anything is allocated for the queue. */
+export function checkFaultQueueOptions(options: unknown): CheckedOptions {
+  const op = 'allocFaultQueue';
+  if (options === undefined) options = {};
+  if (typeof options !== 'object' || options === null) throw invalidArgType(op, 'options', 'an object', options);
+  const o = options as FaultQueueOptions;
+  const high = integerOption(op, 'options.highWaterMark', o.highWaterMark, 1, 2 ** 31) ?? 4096;
+  const low = integerOption(op, 'options.lowWaterMark', o.lowWaterMark, 0, high - 1) ?? Math.floor(high / 2);
+  const bufferRecords = integerOption(op, 'options.bufferRecords', o.bufferRecords, 1, MAX_BUFFER_RECORDS);
+  if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) throw invalidArgType(op, 'options.signal', 'an AbortSignal', o.signal);
+  return { high, low, bufferRecords, signal: o.signal };
+}
+
 export interface FaultQueueStats {
-  /** Groups read from the kernel. */
+  /** Groups read from the kernel. Every one is counted once in answered, refused, stale or pending. */
   delivered: number;
   /** Responses the kernel accepted (including close()'s INVALID answers). */
   answered: number;
-  /** Responses the kernel refused (EINVAL: no such pending cookie). */
+  /** Responses the kernel refused (EINVAL: it had answered the group itself, on detach/replace). */
   refused: number;
+  /** Groups the kernel answered itself before we did, seen when it gave their cookie to a newer group. */
+  stale: number;
   /** Groups read but not yet answered. */
   pending: number;
   /** Groups waiting for the consumer. */
@@ -67,6 +95,58 @@ function refuse(flight: Flight, error: Error): void {
 }
 
 /**
+ * Answers INVALID every group in `pending` and every group the kernel still has queued, then closes
+ * the pump: the end of every queue, closed or abandoned. `pending` maps cookie to generation.
+ */
+function answerRest(pump: NativeFaultPump, pending: Map<number, number>): { read: number; stale: number; accepted: number; refused: number } {
+  let read = 0;
+  let stale = 0;
+  try {
+    pump.stop();
+    pump.setCallbacks(collect, ignore);
+    pump.read();
+    const n = pending.size;
+    if (n === 0) return { read, stale, accepted: 0, refused: 0 };
+    const bytes = new Uint8Array(n * FAULT_RESPONSE_SIZE);
+    const view = new DataView(bytes.buffer);
+    let k = 0;
+    for (const cookie of pending.keys()) encodeResponse(view, k++ * FAULT_RESPONSE_SIZE, cookie, PAGE_RESP_INVALID);
+    pending.clear();
+    const failed = pump.write(bytes);
+    const refused = failed ? failed.length / 2 : 0;
+    return { read, stale, accepted: n - refused, refused };
+  } finally {
+    pump.close();
+  }
+  function collect(batch: Uint8Array, byteLength: number) {
+    const view = new DataView(batch.buffer, batch.byteOffset, byteLength);
+    forEachFaultGroup(view, byteLength, (offset) => {
+      read++;
+      const cookie = view.getUint32(offset + 36, true);
+      if (pending.has(cookie)) stale++;
+      pending.set(cookie, 0);
+    });
+  }
+}
+
+// A queue dropped without close() is closed when it is garbage-collected, with a warning, as Node
+// does for a FileHandle: its groups are answered INVALID and its fault fd closed. A queue that a
+// consumer waits on is not garbage (see FaultQueue.#hold).
+const abandoned = new FinalizationRegistry<{ id: number; pump: NativeFaultPump; pending: Map<number, number> }>((q) => {
+  process.emitWarning(`FaultQueue ${q.id} was garbage-collected without close(): its unanswered fault groups were answered INVALID and its fault fd closed`,
+    { type: 'Warning', code: 'IOMMUFD_UNCLOSED' });
+  try {
+    answerRest(q.pump, q.pending);
+  } catch {
+    // Nobody is left to tell; the fd is closed whatever happened.
+  }
+});
+
+// Queues that a consumer waits on (a pending next()): like a socket with a pending read, such a
+// queue stays alive even when nothing else refers to it.
+const waitedOn = new Set<FaultQueue>();
+
+/**
  * One I/O page fault group: one PRI page request group of one device, answered as a whole.
  * Its fields are read from the records' bytes when asked for: a handler pays for the records
  * (and their BigInt addresses) only if it looks at them.
@@ -75,6 +155,8 @@ export class FaultGroup {
   /** The kernel's handle for the group, which the answer names. */
   readonly cookie: number;
   #queue: FaultQueue;
+  // Which delivery of the cookie this group is: the kernel reuses cookies at once.
+  #generation: number;
   #view: DataView;
   #offset: number;
   #count: number;
@@ -82,11 +164,12 @@ export class FaultGroup {
   #answered = false;
 
   /** @internal `count` records at `offset` of `view`, which the group may keep. */
-  constructor(queue: FaultQueue, view: DataView, offset: number, count: number) {
+  constructor(queue: FaultQueue, view: DataView, offset: number, count: number, generation: number) {
     this.#queue = queue;
     this.#view = view;
     this.#offset = offset;
     this.#count = count;
+    this.#generation = generation;
     this.cookie = view.getUint32(offset + 36, true);
   }
 
@@ -134,7 +217,7 @@ export class FaultGroup {
     if (this.#answered) {
       throw new IommufdError(`${op}: fault group ${this.cookie} was already answered`, ErrorCodes.ALREADY_ANSWERED);
     }
-    const p = this.#queue._respond(this, value, op, promise);
+    const p = this.#queue._respond(this.cookie, this.#generation, value, op, promise);
     this.#answered = true;
     return p;
   }
@@ -143,11 +226,15 @@ export class FaultGroup {
 export class FaultQueue implements AsyncIterable<FaultGroup> {
   /** The fault object's id, to pass as HWPT_ALLOC's fault_id. */
   readonly id: number;
+  /** The iommufd the fault object lives in. */
+  readonly iommufd: Iommufd;
   #pump: NativeFaultPump;
   #backlog: FaultGroup[] = [];
   #backlogHead = 0;
   #waiters: Waiter[] = [];
-  #pending = new Map<number, FaultGroup>();
+  // Unanswered groups: cookie -> generation of the group that holds it now.
+  #pending = new Map<number, number>();
+  #generation = 0;
   #responses = new Uint8Array(FAULT_RESPONSE_SIZE * 256);
   #responseView = new DataView(this.#responses.buffer);
   // One per answer in #responses; undefined for answer(), which has no promise to settle.
@@ -156,31 +243,71 @@ export class FaultQueue implements AsyncIterable<FaultGroup> {
   #high: number;
   #low: number;
   #paused = false;
+  #held = false;
+  #ref = true;
   #error: Error | undefined;
   #closing: Promise<CloseResult> | undefined;
-  #stats = { delivered: 0, answered: 0, refused: 0 };
+  #stats = { delivered: 0, answered: 0, refused: 0, stale: 0 };
+  // The pump holds these weakly: the queue owns them.
+  #onBatchCallback = (view: Uint8Array, n: number) => this.#onBatch(view, n);
+  #onErrorCallback = (e: Error) => this.#fail(e);
   #onAbort = () => void this.close();
   #signal: AbortSignal | undefined;
 
-  /** @internal Use Iommufd.allocFaultQueue(). Takes ownership of faultFd. */
-  constructor(id: number, faultFd: number, options: FaultQueueOptions = {}) {
+  /**
+   * @internal Use Iommufd.allocFaultQueue(), which checks the options (checkFaultQueueOptions)
+   * before it allocates. Takes ownership of faultFd, also when it throws.
+   */
+  constructor(iommufd: Iommufd, id: number, faultFd: number, checked: CheckedOptions) {
+    const pump = new binding.FaultPump(faultFd, checked.bufferRecords);
     this.id = id;
-    this.#high = Math.max(1, options.highWaterMark ?? 4096);
-    this.#low = Math.min(this.#high - 1, Math.max(0, options.lowWaterMark ?? Math.floor(this.#high / 2)));
-    this.#pump = new binding.FaultPump(faultFd, (view, n) => this.#onBatch(view, n), (e) => this.#fail(e), options.bufferRecords);
-    this.#signal = options.signal;
+    this.iommufd = iommufd;
+    this.#pump = pump;
+    this.#high = checked.high;
+    this.#low = checked.low;
+    pump.setCallbacks(this.#onBatchCallback, this.#onErrorCallback);
+    abandoned.register(this, { id, pump, pending: this.#pending }, this);
+    this.#signal = checked.signal;
     if (this.#signal?.aborted) {
       void this.close();
       return;
     }
     this.#signal?.addEventListener('abort', this.#onAbort, { once: true });
-    this.#pump.start();
+    pump.start();
   }
 
   get closed(): boolean { return this.#closing !== undefined; }
 
   get stats(): FaultQueueStats {
     return { ...this.#stats, pending: this.#pending.size, backlog: this.#backlog.length - this.#backlogHead, paused: this.#paused };
+  }
+
+  /**
+   * Lets a consumer waiting on this queue keep the process alive (the default), like a socket's
+   * pending read. A queue nobody waits on never keeps the process alive.
+   */
+  ref(): this {
+    this.#ref = true;
+    this.#pump.ref(this.#held);
+    return this;
+  }
+
+  /** The process may exit while a consumer waits on this queue, as with socket.unref(). */
+  unref(): this {
+    this.#ref = false;
+    if (!this.closed) this.#pump.ref(false);
+    return this;
+  }
+
+  // Called whenever #waiters changes: a waited-on queue is kept from GC and (if ref'd) keeps the
+  // event loop alive; an idle one does neither.
+  #hold(): void {
+    const held = this.#waiters.length > 0 && !this.closed;
+    if (held === this.#held) return;
+    this.#held = held;
+    if (held) waitedOn.add(this);
+    else waitedOn.delete(this);
+    if (this.#ref && !this.closed) this.#pump.ref(held);
   }
 
   #onBatch(view: Uint8Array, byteLength: number): void {
@@ -191,14 +318,19 @@ export class FaultQueue implements AsyncIterable<FaultGroup> {
     // The pump reuses its buffer: the groups keep a copy of this batch's bytes.
     const bytes = new DataView(view.buffer.slice(view.byteOffset, view.byteOffset + byteLength));
     forEachFaultGroup(bytes, byteLength, (offset, count) => {
-      const group = new FaultGroup(this, bytes, offset, count);
-      this.#pending.set(group.cookie, group);
+      const group = new FaultGroup(this, bytes, offset, count, ++this.#generation);
+      // Still pending under this cookie: the kernel answered that group itself and reused it.
+      if (this.#pending.has(group.cookie)) this.#stats.stale++;
+      this.#pending.set(group.cookie, this.#generation);
       this.#stats.delivered++;
       this.#backlog.push(group);
     });
-    while (this.#waiters.length > 0 && this.#backlogHead < this.#backlog.length) {
-      const w = this.#waiters.shift()!;
-      w.resolve({ value: w.take() as never, done: false });
+    if (this.#waiters.length > 0) {
+      while (this.#waiters.length > 0 && this.#backlogHead < this.#backlog.length) {
+        const w = this.#waiters.shift()!;
+        w.resolve({ value: w.take() as never, done: false });
+      }
+      this.#hold();
     }
     if (!this.#paused && this.#backlog.length - this.#backlogHead >= this.#high && !this.closed) {
       this.#paused = true;
@@ -209,6 +341,7 @@ export class FaultQueue implements AsyncIterable<FaultGroup> {
   #fail(error: Error): void {
     this.#error = error;
     for (const w of this.#waiters.splice(0)) w.reject(error);
+    this.#hold();
   }
 
   #take = (): FaultGroup | undefined => {
@@ -248,7 +381,12 @@ export class FaultQueue implements AsyncIterable<FaultGroup> {
     if (value !== undefined) return Promise.resolve({ value, done: false });
     if (this.#error) return Promise.reject(this.#error);
     if (this.closed) return Promise.resolve({ value: undefined, done: true });
-    return new Promise((resolve, reject) => this.#waiters.push({ take, resolve, reject }));
+    return new Promise((resolve, reject) => this.#wait({ take, resolve, reject }));
+  }
+
+  #wait(waiter: Waiter): void {
+    this.#waiters.push(waiter);
+    this.#hold();
   }
 
   /**
@@ -283,6 +421,7 @@ export class FaultQueue implements AsyncIterable<FaultGroup> {
           const onAbort = () => {
             done = true;
             queue.#waiters = queue.#waiters.filter((w) => w !== waiter);
+            queue.#hold();
             reject(signal.reason);
           };
           const waiter: Waiter = {
@@ -295,7 +434,7 @@ export class FaultQueue implements AsyncIterable<FaultGroup> {
           if (queue.#error) return reject(queue.#error);
           if (queue.closed) return resolve({ value: undefined, done: true });
           signal.addEventListener('abort', onAbort, { once: true });
-          queue.#waiters.push(waiter);
+          queue.#wait(waiter);
         });
       },
       return(): Promise<IteratorResult<T>> {
@@ -310,18 +449,18 @@ export class FaultQueue implements AsyncIterable<FaultGroup> {
   }
 
   /** @internal Called by FaultGroup.respond and answer. */
-  _respond(group: FaultGroup, code: number, op: string, promise: boolean): Promise<void> | undefined {
+  _respond(cookie: number, generation: number, code: number, op: string, promise: boolean): Promise<void> | undefined {
     if (this.closed) throw closedError('fault queue', op);
-    if (this.#pending.get(group.cookie) !== group) {
+    if (this.#pending.get(cookie) !== generation) {
       const error = new IommufdError(
-        `${op}: fault group ${group.cookie} is stale: the kernel answered it INVALID (detach/replace) and reused its cookie`,
+        `${op}: fault group ${cookie} is stale: the kernel answered it INVALID (detach/replace) and reused its cookie`,
         ErrorCodes.FAULT_STALE);
       if (!promise) throw error;
       const stale = Promise.reject(error);
       stale.catch(ignore);
       return stale;
     }
-    this.#pending.delete(group.cookie);
+    this.#pending.delete(cookie);
     const i = this.#flights.length;
     if ((i + 1) * FAULT_RESPONSE_SIZE > this.#responses.byteLength) {
       const bigger = new Uint8Array(this.#responses.byteLength * 2);
@@ -329,7 +468,7 @@ export class FaultQueue implements AsyncIterable<FaultGroup> {
       this.#responses = bigger;
       this.#responseView = new DataView(bigger.buffer);
     }
-    encodeResponse(this.#responseView, i * FAULT_RESPONSE_SIZE, group.cookie, code);
+    encodeResponse(this.#responseView, i * FAULT_RESPONSE_SIZE, cookie, code);
     let flight: Flight | undefined;
     if (promise) {
       flight = { resolve: ignore, reject: ignore, promise: undefined as unknown as Promise<void> };
@@ -382,35 +521,32 @@ export class FaultQueue implements AsyncIterable<FaultGroup> {
 
   /**
    * Closes the queue: flushes responses made so far, reads what the kernel still has queued,
-   * answers every unanswered group INVALID, then closes the fault fd. Safe to call twice.
-   * Faults raised after this stay queued in the kernel until the HWPT is detached or destroyed,
-   * when the kernel answers them INVALID itself.
+   * answers every unanswered group INVALID, then closes the fault fd. A consumer waiting in next()
+   * gets done. Safe to call twice. Faults raised after this stay queued in the kernel until the
+   * HWPT is detached or destroyed, when the kernel answers them INVALID itself.
    */
   close(): Promise<CloseResult> {
     if (this.#closing) return this.#closing;
-    this.#signal?.removeEventListener('abort', this.#onAbort);
     let result: CloseResult = { answeredInvalid: 0 };
+    let done!: (r: CloseResult) => void;
+    this.#closing = new Promise((resolve) => { done = resolve; });
+    this.#signal?.removeEventListener('abort', this.#onAbort);
+    abandoned.unregister(this);
+    this.iommufd._forget(this);
     try {
-      this.#pump.stop();
       this.#flush();
-      this.#pump.read();
-      const unanswered = [...this.#pending.values()];
-      this.#pending.clear();
-      if (unanswered.length > 0) {
-        const bytes = new Uint8Array(unanswered.length * FAULT_RESPONSE_SIZE);
-        const view = new DataView(bytes.buffer);
-        unanswered.forEach((g, k) => encodeResponse(view, k * FAULT_RESPONSE_SIZE, g.cookie, PAGE_RESP_INVALID));
-        const failed = this.#pump.write(bytes);
-        const accepted = unanswered.length - (failed ? failed.length / 2 : 0);
-        this.#stats.answered += accepted;
-        result = { answeredInvalid: accepted };
-      }
     } finally {
-      this.#pump.close();
-      this.#closing = Promise.resolve(result);
+      const rest = answerRest(this.#pump, this.#pending);
+      this.#stats.delivered += rest.read;
+      this.#stats.stale += rest.stale;
+      this.#stats.answered += rest.accepted;
+      this.#stats.refused += rest.refused;
+      result = { answeredInvalid: rest.accepted };
       this.#backlog = [];
       this.#backlogHead = 0;
       for (const w of this.#waiters.splice(0)) w.resolve({ value: undefined, done: true });
+      this.#hold();
+      done(result);
     }
     return this.#closing;
   }

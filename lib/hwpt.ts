@@ -1,7 +1,7 @@
 // Hwpt: a hardware page table (IOMMU_HWPT_ALLOC), paging on an IOAS or nested on a parent HWPT.
 import { binding } from './binding.js';
-import { IommufdError } from './errors.js';
-import type { FaultQueue } from './fault_queue.js';
+import { closedError, IommufdError, invalidArgType } from './errors.js';
+import { FaultQueue } from './fault_queue.js';
 import type { Iommufd } from './iommufd.js';
 
 export const HWPT_ALLOC_NEST_PARENT = 1 << 0;
@@ -42,6 +42,16 @@ export class Hwpt {
 
   /** @internal Use Iommufd.allocHwpt(). */
   static alloc(iommufd: Iommufd, o: HwptAllocOptions): Hwpt {
+    const op = 'allocHwpt';
+    if (typeof o !== 'object' || o === null) throw invalidArgType(op, 'options', 'an object', o);
+    if (o.faultQueue !== undefined) {
+      // A fault queue is the FaultQueue object: a bare id would make a HWPT whose faults nobody reads.
+      if (!(o.faultQueue instanceof FaultQueue)) throw invalidArgType(op, 'options.faultQueue', 'a FaultQueue', o.faultQueue);
+      if (o.faultQueue.closed) throw closedError('fault queue', op);
+      if (o.faultQueue.iommufd !== iommufd) {
+        throw invalidArgType(op, 'options.faultQueue', 'a FaultQueue of this Iommufd (its fault id means another object here)', o.faultQueue);
+      }
+    }
     try {
       const id = binding.hwptAlloc(iommufd.fd, {
         devId: o.deviceId,

@@ -1,7 +1,7 @@
 // Iommufd: an open /dev/iommu, the context every other object lives in.
 import { binding } from './binding.js';
-import { closedError } from './errors.js';
-import { FaultQueue, type FaultQueueOptions } from './fault_queue.js';
+import { closedError, invalidArgType } from './errors.js';
+import { checkFaultQueueOptions, FaultQueue, type FaultQueueOptions } from './fault_queue.js';
 import { Hwpt, type HwptAllocOptions } from './hwpt.js';
 import { Ioas } from './ioas.js';
 
@@ -16,16 +16,26 @@ export interface HwInfo {
   data: Uint8Array;
 }
 
+// An Iommufd dropped without close() is closed when garbage-collected, with a warning, as Node
+// does for a FileHandle; the kernel then destroys its objects and answers their pending faults.
+const abandoned = new FinalizationRegistry<number>((fd) => {
+  process.emitWarning(`Iommufd (fd ${fd}) was garbage-collected without close(): its fd was closed`,
+    { type: 'Warning', code: 'IOMMUFD_UNCLOSED' });
+  binding.close(fd);
+});
+
 export class Iommufd {
   #fd: number;
   #queues = new Set<FaultQueue>();
 
   private constructor(fd: number) {
     this.#fd = fd;
+    abandoned.register(this, fd, this);
   }
 
   /** Opens /dev/iommu (or `path`). */
   static open(path = '/dev/iommu'): Iommufd {
+    if (typeof path !== 'string') throw invalidArgType('Iommufd.open', 'path', 'a string', path);
     return new Iommufd(binding.open(path));
   }
 
@@ -45,12 +55,27 @@ export class Iommufd {
     return Hwpt.alloc(this, options);
   }
 
-  /** IOMMU_FAULT_QUEUE_ALLOC: a fault object whose faults arrive through the returned queue. */
+  /**
+   * IOMMU_FAULT_QUEUE_ALLOC: a fault object whose faults arrive through the returned queue. The
+   * options are checked first; if the queue cannot be set up, the fault object is destroyed again.
+   */
   allocFaultQueue(options?: FaultQueueOptions): FaultQueue {
+    const checked = checkFaultQueueOptions(options);
     const { id, fd } = binding.faultQueueAlloc(this.fd);
-    const queue = new FaultQueue(id, fd, options);
+    let queue: FaultQueue;
+    try {
+      queue = new FaultQueue(this, id, fd, checked);
+    } catch (e) {
+      binding.destroy(this.#fd, id);
+      throw e;
+    }
     this.#queues.add(queue);
     return queue;
+  }
+
+  /** @internal A queue of this iommufd was closed. */
+  _forget(queue: FaultQueue): void {
+    this.#queues.delete(queue);
   }
 
   /** IOMMU_DESTROY of any object id. */
@@ -70,10 +95,10 @@ export class Iommufd {
    */
   async close(): Promise<void> {
     if (this.#fd < 0) return;
-    for (const q of this.#queues) await q.close();
-    this.#queues.clear();
+    for (const q of [...this.#queues]) await q.close();
     const fd = this.#fd;
     this.#fd = -1;
+    abandoned.unregister(this);
     binding.close(fd);
   }
 

@@ -59,6 +59,15 @@ export function findPciDevices(vendor: number, device: number): string[] {
   });
 }
 
+/** The device's sysfs directory; a well-formed address with no device is a typed ENOENT. */
+function deviceDir(address: string, op: string): string {
+  const dir = `${SYSFS}/devices/${pciAddress(address, op)}`;
+  if (!existsSync(dir)) {
+    throw new IommufdError(`ENOENT: ${op}: no PCI device ${address} (${dir} does not exist)`, 'ENOENT', -constants.errno.ENOENT, 'open');
+  }
+  return dir;
+}
+
 /** The driver bound to the device, if any. */
 export function pciDriver(address: string): string | undefined {
   const link = `${SYSFS}/devices/${pciAddress(address, 'pciDriver')}/driver`;
@@ -72,7 +81,7 @@ export function pciDriver(address: string): string | undefined {
  */
 export function bindVfioPci(address: string): string | undefined {
   const op = 'bindVfioPci';
-  const dir = `${SYSFS}/devices/${pciAddress(address, op)}`;
+  const dir = deviceDir(address, op);
   const previous = pciDriver(address);
   if (previous === 'vfio-pci') return previous;
   // driver_override first: once unbound, nothing else may grab the device before vfio-pci does.
@@ -94,7 +103,7 @@ export function bindVfioPci(address: string): string | undefined {
  * probe again, so the device's own driver (if the kernel has one) takes it. Returns that driver.
  */
 export function unbindVfioPci(address: string): string | undefined {
-  const dir = `${SYSFS}/devices/${pciAddress(address, 'unbindVfioPci')}`;
+  const dir = deviceDir(address, 'unbindVfioPci');
   // An empty line clears the override; without it the device would go back to vfio-pci.
   writeFileSync(`${dir}/driver_override`, '\n');
   if (pciDriver(address) === 'vfio-pci') writeFileSync(`${dir}/driver/unbind`, address);
@@ -107,7 +116,7 @@ export function unbindVfioPci(address: string): string | undefined {
  * conventional one. Without root the kernel gives only the first 64 bytes.
  */
 export function readPciConfig(address: string): Uint8Array {
-  return new Uint8Array(readFileSync(`${SYSFS}/devices/${pciAddress(address, 'readPciConfig')}/config`));
+  return new Uint8Array(readFileSync(`${deviceDir(address, 'readPciConfig')}/config`));
 }
 
 const PCI_STATUS = 0x06;

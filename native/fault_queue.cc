@@ -5,6 +5,7 @@
 #include <uv.h>
 
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "addon.h"
@@ -27,41 +28,51 @@ static Napi::Value FaultQueueAlloc(const Napi::CallbackInfo& info) {
 constexpr size_t kRecord = sizeof(iommu_hwpt_pgfault);
 constexpr size_t kResponse = sizeof(iommu_hwpt_page_response);
 // A group bigger than this is not something PRI can produce; stop growing and report it.
-constexpr size_t kMaxBuffer = kRecord * (1u << 18);
+constexpr size_t kMaxRecords = 1u << 18;
 
-// FaultPump(faultFd, onBatch(view: Uint8Array, byteLength), onError(err), bufferRecords)
-// Owns the fault fd from construction on: close() stops polling, closes the uv handle and then
-// the fd, in that order, so libuv never polls a closed (or reused) fd number.
+// FaultPump(faultFd, bufferRecords?)
+// Owns the fault fd from construction on (also when the constructor throws): close() stops
+// polling, closes the uv handle and then the fd, in that order, so libuv never polls a closed (or
+// reused) fd number.
+//
+// What keeps what alive: the pump holds its callbacks weakly (their owner, the FaultQueue, holds
+// them), so an abandoned queue can be garbage-collected while its fd is polled; and its uv handle
+// is unref'd unless JS calls ref(), so an idle queue does not keep the process alive.
 class FaultPump : public Napi::ObjectWrap<FaultPump> {
  public:
   static Napi::Function Class(Napi::Env env) {
     return DefineClass(env, "FaultPump",
-                       {InstanceMethod<&FaultPump::Start>("start"), InstanceMethod<&FaultPump::Stop>("stop"),
-                        InstanceMethod<&FaultPump::ReadNow>("read"), InstanceMethod<&FaultPump::Write>("write"),
-                        InstanceMethod<&FaultPump::Close>("close")});
+                       {InstanceMethod<&FaultPump::SetCallbacks>("setCallbacks"),
+                        InstanceMethod<&FaultPump::Start>("start"), InstanceMethod<&FaultPump::Stop>("stop"),
+                        InstanceMethod<&FaultPump::SetRef>("ref"), InstanceMethod<&FaultPump::ReadNow>("read"),
+                        InstanceMethod<&FaultPump::Write>("write"), InstanceMethod<&FaultPump::Close>("close")});
   }
 
   FaultPump(const Napi::CallbackInfo& info) : Napi::ObjectWrap<FaultPump>(info), env_(info.Env()) {
     const char* op = "FaultPump";
     fd_ = ArgFd(info, 0, op);
-    if (!info[1].IsFunction() || !info[2].IsFunction())
-      throw Napi::TypeError::New(env_, "FaultPump: onBatch and onError callbacks are required");
-    onBatch_ = Napi::Persistent(info[1].As<Napi::Function>());
-    onError_ = Napi::Persistent(info[2].As<Napi::Function>());
-    size_t records = info[3].IsUndefined() ? 1024 : ArgU32(info, 3, op, "bufferRecords");
-    Allocate(std::max<size_t>(records, 1) * kRecord);
-    async_ = std::make_unique<Napi::AsyncContext>(env_, "iommufd:FaultQueue", Value());
-    uv_loop_t* loop;
-    if (napi_get_uv_event_loop(env_, &loop) != napi_ok) throw Napi::Error::New(env_, "FaultPump: no event loop");
-    poll_ = new uv_poll_t;
-    int rc = uv_poll_init(loop, poll_, fd_);
-    if (rc < 0) {
-      delete poll_;
-      poll_ = nullptr;
+    try {
+      size_t records = info[1].IsUndefined() ? 1024 : ArgU32(info, 1, op, "bufferRecords");
+      if (records < 1 || records > kMaxRecords)
+        throw Napi::RangeError::New(env_, "FaultPump: bufferRecords must be 1 to " + std::to_string(kMaxRecords));
+      Allocate(records * kRecord);
+      uv_loop_t* loop;
+      if (napi_get_uv_event_loop(env_, &loop) != napi_ok) throw Napi::Error::New(env_, "FaultPump: no event loop");
+      poll_ = new uv_poll_t;
+      int rc = uv_poll_init(loop, poll_, fd_);
+      if (rc < 0) {
+        delete poll_;
+        poll_ = nullptr;
+        throw SystemError(env_, -rc, "uv_poll_init");
+      }
+    } catch (...) {
       ::close(fd_);
-      throw SystemError(env_, -rc, "uv_poll_init");
+      fd_ = -1;
+      throw;
     }
     poll_->data = this;
+    uv_unref(reinterpret_cast<uv_handle_t*>(poll_));
+    async_ = std::make_unique<Napi::AsyncContext>(env_, "iommufd:FaultQueue");
     napi_add_env_cleanup_hook(env_, CleanupHook, this);
   }
 
@@ -82,14 +93,22 @@ class FaultPump : public Napi::ObjectWrap<FaultPump> {
     if (!poll_) throw SystemError(env_, EBADF, op, "fault queue is closed");
   }
 
-  // start(): poll for readable; while polling, the JS object is kept alive by a reference.
+  // setCallbacks(onBatch(view: Uint8Array, byteLength), onError(err)): held weakly, see above.
+  Napi::Value SetCallbacks(const Napi::CallbackInfo& info) {
+    if (!info[0].IsFunction() || !info[1].IsFunction())
+      throw Napi::TypeError::New(env_, "FaultPump.setCallbacks: onBatch and onError must be functions");
+    onBatch_ = Napi::Weak(info[0].As<Napi::Function>());
+    onError_ = Napi::Weak(info[1].As<Napi::Function>());
+    return env_.Undefined();
+  }
+
+  // start(): poll for readable.
   Napi::Value Start(const Napi::CallbackInfo& info) {
     CheckOpen("start");
     if (!polling_) {
       int rc = uv_poll_start(poll_, UV_READABLE, OnPoll);
       if (rc < 0) throw SystemError(env_, -rc, "uv_poll_start");
       polling_ = true;
-      Ref();
     }
     return env_.Undefined();
   }
@@ -105,52 +124,84 @@ class FaultPump : public Napi::ObjectWrap<FaultPump> {
     if (!polling_) return;
     uv_poll_stop(poll_);
     polling_ = false;
-    Unref();
+  }
+
+  // ref(bool): whether the poll handle keeps the event loop alive.
+  Napi::Value SetRef(const Napi::CallbackInfo& info) {
+    if (poll_) {
+      auto* h = reinterpret_cast<uv_handle_t*>(poll_);
+      if (info[0].ToBoolean()) uv_ref(h);
+      else uv_unref(h);
+    }
+    return env_.Undefined();
   }
 
   // read(): drain synchronously now (used by close to answer what is still queued).
   Napi::Value ReadNow(const Napi::CallbackInfo& info) {
     CheckOpen("read");
-    Drain(false);
+    Drain(false);  // an exception a callback threw stays pending and reaches the caller
     return env_.Undefined();
   }
 
+  // Called by libuv, outside any JS frame. Uses the C API throughout: while a worker is being
+  // terminated every call into JS fails, and node-addon-api would turn that failure into an
+  // Error it cannot build there (a fatal error); here it just stops the pump.
   static void OnPoll(uv_poll_t* handle, int status, int events) {
     auto* self = static_cast<FaultPump*>(handle->data);
-    Napi::HandleScope scope(self->env_);
-    try {
-      if (status < 0) {
-        self->ReportError(SystemError(self->env_, -status, "poll", "fault fd").Value(), true);
-        return;
-      }
-      self->Drain(true);
-    } catch (const Napi::Error& e) {
-      // A throwing JS callback has no caller to return to here: make it an uncaught exception,
-      // exactly as an exception thrown by an event listener would be.
-      napi_fatal_exception(self->env_, e.Value());
+    napi_handle_scope scope;
+    if (napi_open_handle_scope(self->env_, &scope) != napi_ok) {
+      self->StopPolling();
+      return;
     }
+    if (status < 0) self->ReportError(SystemError(self->env_, -status, "poll", "fault fd").Value(), true);
+    else self->Drain(true);
+    napi_close_handle_scope(self->env_, scope);
   }
 
-  void Deliver(size_t bytes, bool fromLoop) {
-    Napi::Value args[] = {view_.Value(), Napi::Number::New(env_, static_cast<double>(bytes))};
-    if (fromLoop)
-      onBatch_.MakeCallback(Value(), {args[0], args[1]}, *async_);
-    else
-      onBatch_.Call(Value(), {args[0], args[1]});
+  // Calls `fn` (from the loop with async context and microtask checkpoint, else directly). Returns
+  // false when the call did not complete: the callback threw, or JS cannot run (environment
+  // teardown). From the loop, a throw becomes an uncaught exception, as an event listener's would.
+  bool Call(const Napi::FunctionReference& fn, size_t argc, const napi_value* argv, bool fromLoop) {
+    napi_value f = fn.IsEmpty() ? nullptr : static_cast<napi_value>(fn.Value());
+    if (!f) {  // the owner was garbage-collected: nobody to deliver to
+      StopPolling();
+      return false;
+    }
+    napi_value recv;
+    napi_get_undefined(env_, &recv);
+    napi_status s = fromLoop ? napi_make_callback(env_, *async_, recv, f, argc, argv, nullptr)
+                             : napi_call_function(env_, recv, f, argc, argv, nullptr);
+    if (s == napi_ok) return true;
+    bool pending = false;
+    napi_is_exception_pending(env_, &pending);
+    if (!pending) {  // JS cannot run here any more
+      StopPolling();
+      return false;
+    }
+    if (fromLoop) {
+      napi_value e;
+      if (napi_get_and_clear_last_exception(env_, &e) == napi_ok) napi_fatal_exception(env_, e);
+    }
+    return false;
+  }
+
+  bool Deliver(size_t bytes, bool fromLoop) {
+    napi_value args[2] = {view_.Value(), nullptr};
+    napi_create_double(env_, static_cast<double>(bytes), &args[1]);
+    return Call(onBatch_, 2, args, fromLoop);
   }
 
   void ReportError(Napi::Value err, bool fromLoop) {
     StopPolling();
-    if (fromLoop)
-      onError_.MakeCallback(Value(), {err}, *async_);
-    else
-      onError_.Call(Value(), {err});
+    napi_value arg = err;
+    Call(onError_, 1, &arg, fromLoop);
   }
 
   // Read every queued group, filling the buffer before each crossing into JS. The kernel returns
   // whole groups only: 0 when the queue is empty, EINVAL when even the first group does not fit
-  // the space offered (then deliver what we have, or grow).
-  void Drain(bool fromLoop) {
+  // the space offered (then deliver what we have, or grow). Returns false when a callback did not
+  // complete (it threw, or JS cannot run).
+  bool Drain(bool fromLoop) {
     size_t used = 0;
     // From the loop, a stop() or close() made by JS inside onBatch ends the drain at once.
     auto go_on = [&] { return poll_ && (polling_ || !fromLoop); };
@@ -159,7 +210,7 @@ class FaultPump : public Napi::ObjectWrap<FaultPump> {
       if (n > 0) {
         used += static_cast<size_t>(n);
         if (used == capacity_) {
-          Deliver(used, fromLoop);
+          if (!Deliver(used, fromLoop)) return false;
           used = 0;
         }
         continue;
@@ -168,24 +219,24 @@ class FaultPump : public Napi::ObjectWrap<FaultPump> {
       if (errno == EINTR) continue;
       if (errno == EINVAL) {
         if (used > 0) {
-          Deliver(used, fromLoop);
+          if (!Deliver(used, fromLoop)) return false;
           used = 0;
           continue;
         }
-        if (capacity_ * 2 > kMaxBuffer) {
+        if (capacity_ * 2 > kMaxRecords * kRecord) {
           ReportError(SystemError(env_, EINVAL, "read", "fault group larger than the pump's buffer limit").Value(), fromLoop);
-          return;
+          return true;
         }
         Allocate(capacity_ * 2);
         continue;
       }
       if (errno == EAGAIN) break;
       int err = errno;
-      if (used > 0) Deliver(used, fromLoop);
+      if (used > 0 && !Deliver(used, fromLoop)) return false;
       if (poll_) ReportError(SystemError(env_, err, "read", "fault fd").Value(), fromLoop);
-      return;
+      return true;
     }
-    if (used > 0) Deliver(used, fromLoop);
+    return used == 0 || Deliver(used, fromLoop);
   }
 
   // write(responses: Uint8Array of struct iommu_hwpt_page_response) -> undefined, or an Int32Array
@@ -194,10 +245,9 @@ class FaultPump : public Napi::ObjectWrap<FaultPump> {
   Napi::Value Write(const Napi::CallbackInfo& info) {
     const char* op = "write";
     CheckOpen(op);
-    if (!info[0].IsTypedArray()) throw Napi::TypeError::New(env_, "write: responses must be a Uint8Array");
-    auto view = info[0].As<Napi::TypedArray>();
-    const uint8_t* p = ViewData(view);
-    size_t len = view.ByteLength();
+    Memory responses = MemoryOf(info[0], op, "responses");
+    const uint8_t* p = responses.data;
+    size_t len = responses.length;
     if (len % kResponse) throw Napi::RangeError::New(env_, "write: length must be a multiple of 8");
     std::vector<int32_t> failed;
     size_t off = 0;
@@ -232,7 +282,8 @@ class FaultPump : public Napi::ObjectWrap<FaultPump> {
   }
 
   // uv_poll_stop, uv_close, then close(2): uv_close takes the fd out of epoll synchronously, so the
-  // fd can be closed right after; the handle's memory is freed in the close callback.
+  // fd can be closed right after; the handle's memory is freed in the close callback. The buffer
+  // and callbacks are let go at once: a closed pump may live on in JS for a long time.
   void Shutdown() {
     if (!poll_) return;
     StopPolling();
@@ -240,6 +291,11 @@ class FaultPump : public Napi::ObjectWrap<FaultPump> {
     poll_ = nullptr;
     ::close(fd_);
     fd_ = -1;
+    view_.Reset();
+    buffer_ = nullptr;
+    capacity_ = 0;
+    onBatch_.Reset();
+    onError_.Reset();
   }
 
   static void CleanupHook(void* arg) { static_cast<FaultPump*>(arg)->Shutdown(); }
