@@ -181,7 +181,7 @@ export class VfioDevice {
     try {
       return binding.vfioAttachPt(this.fd, ptId, pasid);
     } catch (e) {
-      throw this.#explainPasid(e, pasid, ATTACH);
+      throw this.#explainPasid(e, pasid, ATTACH, target);
     }
   }
 
@@ -362,13 +362,34 @@ export class VfioDevice {
     }
   }
 
-  #explainPasid(e: unknown, pasid: number, ioctl: string): unknown {
-    if (!(e instanceof IommufdError) || (e.code !== 'EINVAL' && e.code !== 'ENOTSUP') || this.supportsPasidAttach()) return e;
-    const why = e.code === 'EINVAL'
-      ? 'PASID attach is not supported by this kernel (it has no VFIO_DEVICE_ATTACH_PASID; Linux 6.15+ has)'
-      : `PASID attach is not supported by ${this.#name()}'s VFIO driver`;
+  // EINVAL or EOPNOTSUPP on a PASID attach or detach: a kernel or VFIO driver without PASID
+  // attach says so that way; a kernel with it refuses an attach with EINVAL when the HWPTs
+  // involved were not made for PASIDs. Say which, and the rule.
+  #explainPasid(e: unknown, pasid: number, ioctl: string, target?: AttachTarget): unknown {
+    if (!(e instanceof IommufdError) || (e.code !== 'EINVAL' && e.code !== 'ENOTSUP')) return e;
+    let why: string;
+    if (!this.supportsPasidAttach()) {
+      why = e.code === 'EINVAL'
+        ? 'PASID attach is not supported by this kernel (it has no VFIO_DEVICE_ATTACH_PASID; Linux 6.15+ has)'
+        : `PASID attach is not supported by ${this.#name()}'s VFIO driver`;
+    } else if (e.code === 'EINVAL' && target !== undefined) {
+      const rid = this.#attached;
+      const ridIs = rid === undefined ? 'it is not attached'
+        : rid instanceof Ioas ? `it is attached to IOAS ${rid.id}, whose HWPT the kernel made without HWPT_ALLOC_PASID`
+          : `it is attached to ${describeTarget(rid)}`;
+      why = `the kernel refused to attach PASID ${pasid} of ${this.#name()} to ${describeTarget(target)}: a PASID attach needs the ` +
+        `device's own (RID) attachment to be a PASID-capable HWPT, allocated with HWPT_ALLOC_PASID (${ridIs}), and a ` +
+        'PASID-capable HWPT as its target as well; allocate one with HWPT_ALLOC_PASID, replace() the device onto it, then ' +
+        'attach the PASID. The IOMMU driver may refuse PASID attach too (on Linux 6.12, PASID attach to a device behind VT-d ' +
+        'may be refused)';
+    } else return e;
     return new IommufdError(`${e.code}: ${ioctl} (pasid ${pasid}): ${why}`, e.code, e.errno, e.syscall);
   }
+}
+
+function describeTarget(target: AttachTarget): string {
+  const what = target instanceof Hwpt ? 'HWPT' : target instanceof Ioas ? 'IOAS' : 'object';
+  return `${what} ${typeof target === 'number' ? target : target?.id}`;
 }
 
 function idOf(target: AttachTarget, op: string): number {

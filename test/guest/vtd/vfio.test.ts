@@ -373,15 +373,22 @@ describe('PASID attach', () => {
     it('the kernel takes a PASID attach to a PASID-capable HWPT, even for edu (max PASID bits 0), and refuses other HWPTs', () => {
       const { iommufd, dev, deviceId, ioas, bytes } = setup();
       dev.attach(ioas);
-      // The IOAS's HWPT was not made for PASIDs, and the RID is on it: the kernel's own EINVAL.
+      // The IOAS's HWPT was not made for PASIDs, and the RID is on it: the kernel's own EINVAL,
+      // with the rule in the message.
       let refused: IommufdError | undefined;
       try {
         dev.attachPasid(5, ioas);
       } catch (e) {
         refused = e as IommufdError;
       }
-      expect(refused).toMatchObject({ code: 'EINVAL', syscall: 'VFIO_DEVICE_ATTACH_IOMMUFD_PT' });
+      expect(refused).toMatchObject({ name: 'IommufdError', code: 'EINVAL', errno: -22, syscall: 'VFIO_DEVICE_ATTACH_IOMMUFD_PT' });
       expect(refused!.message).not.toContain('not supported');
+      expect(refused!.message).toMatch(new RegExp(
+        `^EINVAL: VFIO_DEVICE_ATTACH_IOMMUFD_PT \\(pasid 5\\): the kernel refused to attach PASID 5 of .* to IOAS ${ioas.id}: ` +
+        "a PASID attach needs the device's own \\(RID\\) attachment to be a PASID-capable HWPT, allocated with HWPT_ALLOC_PASID " +
+        `\\(it is attached to IOAS ${ioas.id}, whose HWPT the kernel made without HWPT_ALLOC_PASID\\)`,
+      ));
+      expect(refused!.message).toMatch(/may refuse PASID attach too \(on Linux 6\.12, PASID attach to a device behind VT-d may be refused\)$/);
       const pasidHwpt = iommufd.allocHwpt({ deviceId, parentId: ioas.id, flags: HWPT_ALLOC_PASID });
       expect(dev.replace(pasidHwpt)).toBe(pasidHwpt.id);
       expect(dev.attachPasid(5, pasidHwpt)).toBe(pasidHwpt.id);
