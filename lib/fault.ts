@@ -44,6 +44,10 @@ export interface FaultRecord {
 
 /** Decodes the record at `offset`. */
 export function decodeFaultRecord(view: DataView, offset: number): FaultRecord {
+  if (!(view instanceof DataView)) throw new TypeError('decodeFaultRecord: view must be a DataView');
+  if (!Number.isInteger(offset) || offset < 0 || offset + FAULT_RECORD_SIZE > view.byteLength) {
+    throw new RangeError(`decodeFaultRecord: offset ${offset} does not leave a whole ${FAULT_RECORD_SIZE}-byte record in ${view.byteLength} bytes`);
+  }
   const flags = view.getUint32(offset, true) & PGFAULT_FLAGS_KNOWN;
   return {
     flags,
@@ -65,8 +69,8 @@ export function decodeFaultRecord(view: DataView, offset: number): FaultRecord {
  * LAST_PAGE (which the kernel never sends) is kept rather than lost, so it can still be answered.
  */
 export function forEachFaultGroup(view: DataView, byteLength: number, onGroup: (offset: number, count: number) => void): void {
-  if (byteLength % FAULT_RECORD_SIZE !== 0) {
-    throw new RangeError(`fault records: ${byteLength} bytes is not a multiple of ${FAULT_RECORD_SIZE}`);
+  if (!Number.isInteger(byteLength) || byteLength < 0 || byteLength % FAULT_RECORD_SIZE !== 0 || byteLength > view.byteLength) {
+    throw new RangeError(`fault records: ${byteLength} bytes is not a multiple of ${FAULT_RECORD_SIZE} within the ${view.byteLength} bytes given`);
   }
   let start = 0;
   for (let off = 0; off < byteLength; off += FAULT_RECORD_SIZE) {
@@ -84,6 +88,10 @@ export function forEachFaultGroup(view: DataView, byteLength: number, onGroup: (
 
 /** Splits `byteLength` bytes of fault records into groups of decoded records. */
 export function decodeFaultGroups(bytes: Uint8Array, byteLength = bytes.byteLength): FaultRecord[][] {
+  if (!(bytes instanceof Uint8Array)) throw new TypeError('decodeFaultGroups: bytes must be a Uint8Array');
+  if (!Number.isInteger(byteLength) || byteLength < 0 || byteLength > bytes.byteLength) {
+    throw new RangeError(`decodeFaultGroups: byteLength ${byteLength} is not within the ${bytes.byteLength} bytes given`);
+  }
   const view = new DataView(bytes.buffer, bytes.byteOffset, byteLength);
   const groups: FaultRecord[][] = [];
   forEachFaultGroup(view, byteLength, (offset, count) => {
@@ -96,6 +104,8 @@ export function decodeFaultGroups(bytes: Uint8Array, byteLength = bytes.byteLeng
 
 /** Encodes struct iommu_hwpt_page_response {u32 cookie; u32 code}. */
 export function encodeResponse(target: DataView, offset: number, cookie: number, code: number): void {
+  // setUint32 would wrap a negative or too-large number into some other cookie.
+  if (typeof cookie !== 'number' || typeof code !== 'number' || cookie >>> 0 !== cookie || code >>> 0 !== code) throw new RangeError(`encodeResponse: cookie ${cookie} and code ${code} must be unsigned 32-bit integers`);
   target.setUint32(offset, cookie, true);
   target.setUint32(offset + 4, code, true);
 }

@@ -133,13 +133,14 @@ function answerRest(pump: NativeFaultPump, pending: Map<number, number>): { read
 // does for a FileHandle: its groups are answered INVALID and its fault fd closed. A queue that a
 // consumer waits on is not garbage (see FaultQueue.#hold).
 const abandoned = new FinalizationRegistry<{ id: number; pump: NativeFaultPump; pending: Map<number, number> }>((q) => {
-  process.emitWarning(`FaultQueue ${q.id} was garbage-collected without close(): its unanswered fault groups were answered INVALID and its fault fd closed`,
-    { type: 'Warning', code: 'IOMMUFD_UNCLOSED' });
+  let answered = 'its unanswered fault groups could not be answered';
   try {
-    answerRest(q.pump, q.pending);
+    answered = `${answerRest(q.pump, q.pending).accepted} unanswered fault groups were answered INVALID`;
   } catch {
-    // Nobody is left to tell; the fd is closed whatever happened.
+    // The fd is closed whatever happened (answerRest's finally); the warning says the rest.
   }
+  process.emitWarning(`FaultQueue ${q.id} was garbage-collected without close(): ${answered} and its fault fd closed`,
+    { type: 'Warning', code: 'IOMMUFD_UNCLOSED' });
 });
 
 // Queues that a consumer waits on (a pending next()): like a socket with a pending read, such a

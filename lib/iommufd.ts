@@ -26,7 +26,8 @@ const abandoned = new FinalizationRegistry<number>((fd) => {
 
 export class Iommufd {
   #fd: number;
-  #queues = new Set<FaultQueue>();
+  // Weakly: an abandoned queue is closed by GC (see fault_queue.ts), not kept alive by its iommufd.
+  #queues = new Set<WeakRef<FaultQueue>>();
 
   private constructor(fd: number) {
     this.#fd = fd;
@@ -69,13 +70,17 @@ export class Iommufd {
       binding.destroy(this.#fd, id);
       throw e;
     }
-    this.#queues.add(queue);
+    this._forget(undefined);
+    this.#queues.add(new WeakRef(queue));
     return queue;
   }
 
-  /** @internal A queue of this iommufd was closed. */
-  _forget(queue: FaultQueue): void {
-    this.#queues.delete(queue);
+  /** @internal A queue of this iommufd was closed; references to collected queues go too. */
+  _forget(queue: FaultQueue | undefined): void {
+    for (const ref of this.#queues) {
+      const q = ref.deref();
+      if (q === undefined || q === queue) this.#queues.delete(ref);
+    }
   }
 
   /** IOMMU_DESTROY of any object id. */
@@ -95,7 +100,7 @@ export class Iommufd {
    */
   async close(): Promise<void> {
     if (this.#fd < 0) return;
-    for (const q of [...this.#queues]) await q.close();
+    for (const ref of [...this.#queues]) await ref.deref()?.close();
     const fd = this.#fd;
     this.#fd = -1;
     abandoned.unregister(this);

@@ -1,52 +1,15 @@
 // The fault path end to end against the real kernel: the kernel's iommufd test device raises I/O
 // page faults (IOMMU_TEST_OP_TRIGGER_IOPF) on a HWPT whose fault queue this library reads and answers.
-import { readdirSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
-  ErrorCodes, type FaultGroup, type FaultQueue, type FaultQueueOptions, HWPT_ALLOC_NEST_PARENT, type Hwpt, Iommufd,
-  IommufdError, PGFAULT_FLAGS_LAST_PAGE, PGFAULT_FLAGS_PASID_VALID, PGFAULT_PERM_READ, PGFAULT_PERM_WRITE,
+  ErrorCodes, Iommufd, IommufdError, PGFAULT_FLAGS_LAST_PAGE, PGFAULT_FLAGS_PASID_VALID, PGFAULT_PERM_READ, PGFAULT_PERM_WRITE,
 } from '../../../lib/index.js';
-import { HWPT_DATA_SELFTEST, MockDevice, selftestHwptData } from '../../../lib/testing.js';
+import { MockDevice } from '../../../lib/testing.js';
 import { pagingFaultSupported } from '../rig.js';
+import { closeAll, faultHwpt, fdCount, kinds, open, settle, setup, take } from './helpers.js';
 
-const open: Iommufd[] = [];
-afterEach(async () => {
-  for (const fd of open.splice(0)) await fd.close();
-});
-
-type Kind = 'paging' | 'nested';
-
-/** A fault-enabled HWPT for the mock device: paging on the IOAS, or nested on a NEST_PARENT one. */
-function faultHwpt(iommufd: Iommufd, ioasId: number, dev: MockDevice, queue: FaultQueue, kind: Kind): Hwpt {
-  if (kind === 'paging') return iommufd.allocHwpt({ deviceId: dev.deviceId, parentId: ioasId, faultQueue: queue });
-  const parent = iommufd.allocHwpt({ deviceId: dev.deviceId, parentId: ioasId, flags: HWPT_ALLOC_NEST_PARENT });
-  return iommufd.allocHwpt({
-    deviceId: dev.deviceId, parentId: parent.id, faultQueue: queue, dataType: HWPT_DATA_SELFTEST, data: selftestHwptData(),
-  });
-}
-
-/** An IOAS, a mock device on it, a fault queue and a fault-enabled HWPT the device is moved to. */
-function setup(kind: Kind, options?: FaultQueueOptions) {
-  const iommufd = Iommufd.open();
-  open.push(iommufd);
-  const ioas = iommufd.allocIoas();
-  const dev = MockDevice.create(iommufd, ioas.id);
-  const queue = iommufd.allocFaultQueue(options);
-  const hwpt = faultHwpt(iommufd, ioas.id, dev, queue, kind);
-  dev.replace(hwpt.id);
-  return { iommufd, ioas, dev, queue, hwpt };
-}
-
-async function take(queue: FaultQueue, n: number): Promise<FaultGroup[]> {
-  const out: FaultGroup[] = [];
-  for (let i = 0; i < n; i++) {
-    const r = await queue.next();
-    if (r.done) throw new Error(`queue ended after ${i} of ${n} groups`);
-    out.push(r.value);
-  }
-  return out;
-}
+afterEach(closeAll);
 
 /**
  * Two groups read, then a replace (the kernel auto-answers both INVALID and forgets their cookies)
@@ -66,11 +29,6 @@ async function staleAfterReplace() {
   expect(reused).toBeDefined();
   return { dev, queue, fresh, reused, notReused };
 }
-
-/** Lets the event loop turn a few times so the pump can run and responses flush. */
-const settle = () => new Promise((r) => setTimeout(r, 50));
-
-const kinds: Kind[] = pagingFaultSupported() ? ['paging', 'nested'] : ['nested'];
 
 describe.each(kinds)('fault round trip on a %s HWPT', (kind) => {
   it('delivers a fault with every field the test device set, and takes the answer', async () => {
@@ -317,7 +275,7 @@ describe('close', () => {
   });
 
   it('leaves no fd open: the fault fd and the iommufd are closed, also when a queue was never iterated', async () => {
-    const fds = () => readdirSync('/proc/self/fd').length;
+    const fds = fdCount;
     const before = fds();
     const { iommufd, dev, queue } = setup(kinds[0]);
     iommufd.allocFaultQueue(); // never used

@@ -1,0 +1,78 @@
+// Random bytes and random arguments into the pure decoding and encoding code: whatever comes in,
+// out comes a result or a TypeError/RangeError naming the function, never anything else.
+import { describe, expect, it } from 'vitest';
+import {
+  decodeFaultGroups, decodeFaultRecord, encodeResponse, FAULT_RECORD_SIZE, forEachFaultGroup,
+} from '../../lib/fault.js';
+import { checkFaultQueueOptions } from '../../lib/fault_queue.js';
+
+// A fixed-seed generator: a failure reproduces.
+let seed = 0x9e3779b9;
+const rand = () => ((seed = (seed ^ (seed << 13)) >>> 0, seed = (seed ^ (seed >>> 17)) >>> 0, seed = (seed ^ (seed << 5)) >>> 0));
+const randomBytes = (n: number) => Uint8Array.from({ length: n }, () => rand() & 0xff);
+const oddValues = [-1, 0.5, NaN, Infinity, 2 ** 32, 2 ** 53, -0, '1', null, undefined, {}, [], 1n, true];
+const pick = <T>(list: T[]) => list[rand() % list.length];
+
+function typedOnly(fn: () => unknown, name: RegExp | undefined) {
+  try {
+    fn();
+  } catch (e) {
+    expect(e instanceof TypeError || e instanceof RangeError, String(e)).toBe(true);
+    if (name) expect((e as Error).message).toMatch(name);
+  }
+}
+
+describe('fuzz', () => {
+  it('decodeFaultGroups on random bytes: groups whose records cover every byte, or a RangeError', () => {
+    for (let i = 0; i < 2000; i++) {
+      const n = rand() % 400;
+      const bytes = randomBytes(n);
+      typedOnly(() => {
+        const groups = decodeFaultGroups(bytes);
+        // Records are never invented or dropped: they add up to the bytes given.
+        expect(groups.reduce((k, g) => k + g.length, 0) * FAULT_RECORD_SIZE).toBe(n);
+        for (const g of groups) {
+          expect(g.length).toBeGreaterThan(0);
+          // Within a group every record carries the group's cookie.
+          for (const r of g) expect(r.cookie).toBe(g[0].cookie);
+        }
+      }, /fault records/);
+    }
+  });
+
+  it('decodeFaultRecord / forEachFaultGroup with random offsets and lengths: typed errors only', () => {
+    for (let i = 0; i < 2000; i++) {
+      const view = new DataView(randomBytes(rand() % 200).buffer);
+      const offset = rand() % 2 ? rand() % 240 : pick(oddValues);
+      typedOnly(() => decodeFaultRecord(view, offset as number), /decodeFaultRecord/);
+      const length = rand() % 2 ? (rand() % 6) * FAULT_RECORD_SIZE : pick(oddValues);
+      typedOnly(() => forEachFaultGroup(view, length as number, () => {}), /fault records/);
+      typedOnly(() => decodeFaultGroups(new Uint8Array(view.buffer), length as number), /decodeFaultGroups|fault records/);
+    }
+    typedOnly(() => decodeFaultRecord({} as DataView, 0), /decodeFaultRecord/);
+    typedOnly(() => decodeFaultGroups('x' as unknown as Uint8Array), /decodeFaultGroups/);
+  });
+
+  it('encodeResponse with random cookies, codes and offsets: exact bytes, or a typed error', () => {
+    const target = new DataView(new ArrayBuffer(64));
+    for (let i = 0; i < 2000; i++) {
+      const cookie = rand() % 3 ? rand() : pick(oddValues);
+      const code = rand() % 3 ? rand() % 2 : pick(oddValues);
+      const offset = rand() % 70;
+      typedOnly(() => {
+        encodeResponse(target, offset, cookie as number, code as number);
+        // == 0 for -0, which is a fine cookie 0.
+        expect(target.getUint32(offset, true) === cookie).toBe(true);
+        expect(target.getUint32(offset + 4, true) === code).toBe(true);
+      }, /encodeResponse|Offset is outside/);
+    }
+  });
+
+  it('FaultQueue options: random values are accepted in range or a typed error naming the option', () => {
+    for (let i = 0; i < 2000; i++) {
+      const key = pick(['highWaterMark', 'lowWaterMark', 'bufferRecords', 'signal']);
+      const value = rand() % 2 ? rand() % 300_000 : pick(oddValues);
+      typedOnly(() => checkFaultQueueOptions({ [key]: value }), new RegExp(`allocFaultQueue: options\\.${key}`));
+    }
+  });
+});
