@@ -167,8 +167,9 @@ class FaultPump : public Napi::ObjectWrap<FaultPump> {
       StopPolling();
       return false;
     }
+    // make_callback wants an object as `this`: the global one (the callbacks are arrow functions).
     napi_value recv;
-    napi_get_undefined(env_, &recv);
+    napi_get_global(env_, &recv);
     napi_status s = fromLoop ? napi_make_callback(env_, *async_, recv, f, argc, argv, nullptr)
                              : napi_call_function(env_, recv, f, argc, argv, nullptr);
     if (s == napi_ok) return true;
