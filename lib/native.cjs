@@ -6,4 +6,5 @@ const { dirname, join } = require('node:path');
 
 let root = __dirname;
 while (!existsSync(join(root, 'binding.gyp')) && dirname(root) !== root) root = dirname(root);
-module.exports = require('node-gyp-build')(root);
+// IOMMUFD_ADDON names another build of the addon (the sanitizer build: npm run test:sanitize).
+module.exports = process.env.IOMMUFD_ADDON ? require(process.env.IOMMUFD_ADDON) : require('node-gyp-build')(root);

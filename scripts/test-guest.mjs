@@ -2,7 +2,7 @@
 // npm run test:guest: builds what is missing, then boots the rig once per kernel configuration and
 // runs the guest vitest suite inside, printing vitest's own output. Exits non-zero if any boot fails.
 //
-//   node scripts/test-guest.mjs [--only newest|6.12] [vitest args...]
+//   node scripts/test-guest.mjs [--only newest|6.12] [--env NAME=VALUE]... [vitest args...]
 //
 // Which suites run where (the directories under test/guest say what they need):
 //   any   every boot
@@ -20,6 +20,9 @@ const args = process.argv.slice(2);
 let only;
 const i = args.indexOf('--only');
 if (i >= 0) [, only] = args.splice(i, 2);
+// --env NAME=VALUE: environment for the guest's test run (scripts/sanitize.mjs uses it).
+const env = [];
+for (let k; (k = args.indexOf('--env')) >= 0;) env.push('--env', args.splice(k, 2)[1]);
 
 const boots = [
   { kernel: 'newest', intelIommu: 'on', suites: ['any', 'mock', 'vtd'] },
@@ -44,7 +47,7 @@ for (const b of boots) {
   // The job dir is the guest's /run/rig: vitest leaves its JSON report there for the totals.
   const out = mkdtempSync(join(tmpdir(), 'iommufd-guest-'));
   const status = run(process.execPath, [
-    join(root, 'scripts/rig.mjs'), '--kernel', b.kernel, '--intel-iommu', b.intelIommu, '--timeout', '1200', '--out', out, '--',
+    join(root, 'scripts/rig.mjs'), '--kernel', b.kernel, '--intel-iommu', b.intelIommu, '--timeout', '1800', '--out', out, ...env, '--',
     join(root, 'node_modules/.bin/vitest'), 'run', '--config', 'vitest.guest.config.ts',
     '--reporter', 'default', '--reporter', 'json', '--outputFile.json', '/run/rig/vitest.json',
     ...b.suites.map((s) => `test/guest/${s}/`), ...args,
