@@ -3,7 +3,7 @@
 import { readdirSync, realpathSync } from 'node:fs';
 import { basename } from 'node:path';
 import { binding } from './binding.js';
-import { closedError, ErrorCodes, IommufdError } from './errors.js';
+import { closedError, ErrorCodes, invalidArgType, IommufdError } from './errors.js';
 import { decodeHwInfo, type DecodedHwInfo } from './hw_info.js';
 import { Hwpt } from './hwpt.js';
 import { Ioas } from './ioas.js';
@@ -147,7 +147,7 @@ export class VfioDevice {
    */
   attach(target: AttachTarget): number {
     this.#bound('attach');
-    const ptId = idOf(target, 'attach');
+    const ptId = this.#targetId(target, 'attach');
     try {
       const hwptId = binding.vfioAttachPt(this.fd, ptId);
       this.#attached = target;
@@ -176,7 +176,7 @@ export class VfioDevice {
    */
   attachPasid(pasid: number, target: AttachTarget): number {
     this.#bound('attachPasid');
-    const ptId = idOf(target, 'attachPasid');
+    const ptId = this.#targetId(target, 'attachPasid');
     checkPasid(pasid, 'attachPasid');
     try {
       return binding.vfioAttachPt(this.fd, ptId, pasid);
@@ -323,6 +323,14 @@ export class VfioDevice {
   // intel-iommu blocks the device's translation before it finds that out and the core does not
   // undo it, so a replace that fails this way leaves DMA blocked while the kernel still reports the
   // old attachment (attaching that again is a no-op): detach and attach again to restore it.
+  /** The target's object id; an IOAS or HWPT of another iommufd would name some other object here. */
+  #targetId(target: AttachTarget, op: string): number {
+    if ((target instanceof Hwpt || target instanceof Ioas) && target.iommufd !== this.#iommufd) {
+      throw invalidArgType(op, 'target', 'an IOAS or HWPT of the iommufd the device is bound to', target);
+    }
+    return idOf(target, op);
+  }
+
   #explainAttach(e: unknown, target: AttachTarget): unknown {
     if (!(e instanceof IommufdError) || e.code !== 'ENODEV' || !(target instanceof Hwpt) || !target.faultQueue) return e;
     const reasons: string[] = [];
@@ -393,6 +401,9 @@ function describeTarget(target: AttachTarget): string {
 }
 
 function idOf(target: AttachTarget, op: string): number {
+  if (typeof target !== 'number' && (typeof target !== 'object' || target === null)) {
+    throw invalidArgType(op, 'target', 'an IOAS, a HWPT or an object id', target);
+  }
   const id = typeof target === 'number' ? target : target?.id;
   if (!Number.isInteger(id) || id <= 0 || id > 0xffffffff) throw new TypeError(`${op}: target must be an IOAS, a HWPT or an object id`);
   return id;
