@@ -55,7 +55,7 @@ export function buildPkg({ pkg = join(root, 'bench/build/pkg'), src = root } = {
   // benchmark only needs the fault path, so type errors are reported but do not stop it.
   try {
     execFileSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', join(src, 'tsconfig.json'),
-      '--outDir', esm, '--sourceMap', 'false', '--declaration', 'false'], { stdio: 'inherit' });
+      '--outDir', esm, '--sourceMap', 'false', '--inlineSources', 'false', '--declaration', 'false'], { stdio: 'inherit' });
   } catch {
     if (!existsSync(join(esm, 'fault_queue.js'))) throw new Error('tsc produced no dist');
   }
