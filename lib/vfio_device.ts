@@ -388,8 +388,7 @@ export class VfioDevice {
       why = `the kernel refused to attach PASID ${pasid} of ${this.#name()} to ${describeTarget(target)}: a PASID attach needs the ` +
         `device's own (RID) attachment to be a PASID-capable HWPT, allocated with HWPT_ALLOC_PASID (${ridIs}), and a ` +
         'PASID-capable HWPT as its target as well; allocate one with HWPT_ALLOC_PASID, replace() the device onto it, then ' +
-        'attach the PASID. The IOMMU driver may refuse PASID attach too (on Linux 6.12, PASID attach to a device behind VT-d ' +
-        'may be refused)';
+        'attach the PASID. The IOMMU driver may refuse a PASID attach of its own accord too';
     } else return e;
     return new IommufdError(`${e.code}: ${ioctl} (pasid ${pasid}): ${why}`, e.code, e.errno, e.syscall);
   }
