@@ -19,7 +19,7 @@ const pkg = pathToFileURL(`${process.env.IOMMUFD_BENCH_PKG ?? new URL('build/pkg
 const { Iommufd, FaultQueue } = await import(new URL('dist/esm/index.js', pkg).href);
 const { MockDevice } = await import(new URL('dist/esm/testing.js', pkg).href);
 const { binding } = await import(new URL('dist/esm/binding.js', pkg).href);
-const { checkFaultQueueOptions } = await import(new URL('dist/esm/fault_queue.js', pkg).href);
+const { checkFaultQueueOptions } = await import(new URL('dist/esm/fault_queue_options.js', pkg).href);
 
 const now = () => process.hrtime.bigint(); // CLOCK_MONOTONIC ns, as fault_bench's Now()
 

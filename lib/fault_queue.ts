@@ -3,49 +3,13 @@
 // the event loop go back to the kernel in one write(2), and those made while a batch was handled
 // go back before the next batch is handed over.
 import { binding, type NativeFaultPump } from './binding.js';
-import { closedError, ErrorCodes, integerOption, invalidArgType, IommufdError, responseError } from './errors.js';
-import {
-  decodeFaultRecord, encodeResponse, FAULT_RECORD_SIZE, FAULT_RESPONSE_SIZE, forEachFaultGroup, PAGE_RESP_INVALID,
-  PAGE_RESP_SUCCESS, PGFAULT_FLAGS_PASID_VALID,
-  type FaultRecord, type ResponseCode,
-} from './fault.js';
+import { closedError, ErrorCodes, IommufdError, responseError } from './errors.js';
+import { encodeResponse, FAULT_RESPONSE_SIZE, forEachFaultGroup, PAGE_RESP_INVALID } from './fault.js';
+import { FaultGroup } from './fault_group.js';
+import type { CheckedOptions } from './fault_queue_options.js';
 import type { Iommufd } from './iommufd.js';
 
-export interface FaultQueueOptions {
-  /** Stop reading from the kernel while this many groups wait for the consumer (default 4096). */
-  highWaterMark?: number;
-  /** Resume reading once the backlog is down to this many (default highWaterMark / 2). */
-  lowWaterMark?: number;
-  /** Initial read buffer, in records (default 1024, at most MAX_BUFFER_RECORDS); it grows when a
-   *  group does not fit. */
-  bufferRecords?: number;
-  /** Aborting closes the queue, as close() does. */
-  signal?: AbortSignal;
-}
 
-/** The most records a pump's read buffer may hold (10 MiB); no PRI group comes near it. */
-export const MAX_BUFFER_RECORDS = 1 << 18;
-
-/** @internal */
-export interface CheckedOptions {
-  high: number;
-  low: number;
-  bufferRecords: number | undefined;
-  signal: AbortSignal | undefined;
-}
-
-/** @internal Validates FaultQueueOptions before anything is allocated for the queue. */
-export function checkFaultQueueOptions(options: unknown): CheckedOptions {
-  const op = 'allocFaultQueue';
-  if (options === undefined) options = {};
-  if (typeof options !== 'object' || options === null) throw invalidArgType(op, 'options', 'an object', options);
-  const o = options as FaultQueueOptions;
-  const high = integerOption(op, 'options.highWaterMark', o.highWaterMark, 1, 2 ** 31) ?? 4096;
-  const low = integerOption(op, 'options.lowWaterMark', o.lowWaterMark, 0, high - 1) ?? Math.floor(high / 2);
-  const bufferRecords = integerOption(op, 'options.bufferRecords', o.bufferRecords, 1, MAX_BUFFER_RECORDS);
-  if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) throw invalidArgType(op, 'options.signal', 'an AbortSignal', o.signal);
-  return { high, low, bufferRecords, signal: o.signal };
-}
 
 export interface FaultQueueStats {
   /** Groups read from the kernel. Every one is counted once in answered, refused, stale or pending. */
@@ -147,82 +111,6 @@ const abandoned = new FinalizationRegistry<{ id: number; pump: NativeFaultPump; 
 // queue stays alive even when nothing else refers to it.
 const waitedOn = new Set<FaultQueue>();
 
-/**
- * One I/O page fault group: one PRI page request group of one device, answered as a whole.
- * Its fields are read from the records' bytes when asked for: a handler pays for the records
- * (and their BigInt addresses) only if it looks at them.
- */
-export class FaultGroup {
-  /** The kernel's handle for the group, which the answer names. */
-  readonly cookie: number;
-  #queue: FaultQueue;
-  // Which delivery of the cookie this group is: the kernel reuses cookies at once.
-  #generation: number;
-  #view: DataView;
-  #offset: number;
-  #count: number;
-  #faults: FaultRecord[] | undefined;
-  #answered = false;
-
-  /** @internal `count` records at `offset` of `view`, which the group may keep. */
-  constructor(queue: FaultQueue, view: DataView, offset: number, count: number, generation: number) {
-    this.#queue = queue;
-    this.#view = view;
-    this.#offset = offset;
-    this.#count = count;
-    this.#generation = generation;
-    this.cookie = view.getUint32(offset + 36, true);
-  }
-
-  /** The group's records, in the order the device sent them. */
-  get faults(): readonly FaultRecord[] {
-    if (!this.#faults) {
-      this.#faults = [];
-      for (let i = 0; i < this.#count; i++) this.#faults.push(decodeFaultRecord(this.#view, this.#offset + i * FAULT_RECORD_SIZE));
-    }
-    return this.#faults;
-  }
-
-  get deviceId(): number { return this.#view.getUint32(this.#offset + 4, true); }
-  get pasid(): number | undefined {
-    return this.#view.getUint32(this.#offset, true) & PGFAULT_FLAGS_PASID_VALID ? this.#view.getUint32(this.#offset + 8, true) : undefined;
-  }
-  get groupId(): number { return this.#view.getUint32(this.#offset + 12, true); }
-  get answered(): boolean { return this.#answered; }
-
-  /**
-   * Answers the group (default 'success'). Throws ERR_IOMMUFD_ALREADY_ANSWERED on a second answer
-   * and ERR_IOMMUFD_CLOSED after close. The promise settles when the response reached the kernel:
-   * it rejects (EINVAL) when the kernel no longer had the group, e.g. it auto-answered INVALID on
-   * detach or replace, and with ERR_IOMMUFD_FAULT_STALE, without writing, when the kernel has
-   * since given the group's cookie to a newer group (cookies are reused at once), so that a late
-   * answer can never answer someone else's fault. An ignored promise never becomes an unhandled
-   * rejection.
-   */
-  respond(code: ResponseCode = 'success'): Promise<void> {
-    return this.#answer('respond', code, true)!;
-  }
-
-  /**
-   * Answers the group like respond(), without a promise: for handlers that answer many groups
-   * and do not wait on each. A stale group throws ERR_IOMMUFD_FAULT_STALE here; a refusal by the
-   * kernel (EINVAL) shows only in the queue's stats.refused.
-   */
-  answer(code: ResponseCode = 'success'): void {
-    this.#answer('answer', code, false);
-  }
-
-  #answer(op: string, code: ResponseCode, promise: boolean): Promise<void> | undefined {
-    const value = code === 'success' ? PAGE_RESP_SUCCESS : code === 'invalid' ? PAGE_RESP_INVALID : -1;
-    if (value < 0) throw new TypeError(`${op}: code must be 'success' or 'invalid', got ${String(code)}`);
-    if (this.#answered) {
-      throw new IommufdError(`${op}: fault group ${this.cookie} was already answered`, ErrorCodes.ALREADY_ANSWERED);
-    }
-    const p = this.#queue._respond(this.cookie, this.#generation, value, op, promise);
-    this.#answered = true;
-    return p;
-  }
-}
 
 export class FaultQueue implements AsyncIterable<FaultGroup> {
   /** The fault object's id, to pass as HWPT_ALLOC's fault_id. */

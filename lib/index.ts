@@ -4,7 +4,9 @@ export {
   Hwpt, HWPT_ALLOC_DIRTY_TRACKING, HWPT_ALLOC_NEST_PARENT, HWPT_ALLOC_PASID, HWPT_DATA_NONE, HWPT_DATA_VTD_S1,
   HWPT_FAULT_ID_VALID, type HwptAllocOptions,
 } from './hwpt.js';
-export { FaultGroup, FaultQueue, type CloseResult, type FaultQueueOptions, type FaultQueueStats } from './fault_queue.js';
+export { FaultQueue, type CloseResult, type FaultQueueStats } from './fault_queue.js';
+export { FaultGroup } from './fault_group.js';
+export { MAX_BUFFER_RECORDS, type FaultQueueOptions } from './fault_queue_options.js';
 export {
   decodeFaultGroups, decodeFaultRecord, FAULT_RECORD_SIZE, forEachFaultGroup, FAULT_RESPONSE_SIZE, PAGE_RESP_INVALID, PAGE_RESP_SUCCESS,
   PGFAULT_FLAGS_LAST_PAGE, PGFAULT_FLAGS_PASID_VALID, PGFAULT_PERM_EXEC, PGFAULT_PERM_PRIV, PGFAULT_PERM_READ,

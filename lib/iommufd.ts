@@ -1,7 +1,8 @@
 // Iommufd: an open /dev/iommu, the context every other object lives in.
 import { binding } from './binding.js';
 import { closedError, invalidArgType } from './errors.js';
-import { checkFaultQueueOptions, FaultQueue, type FaultQueueOptions } from './fault_queue.js';
+import { FaultQueue } from './fault_queue.js';
+import { checkFaultQueueOptions, type FaultQueueOptions } from './fault_queue_options.js';
 import { Hwpt, type HwptAllocOptions } from './hwpt.js';
 import { Ioas } from './ioas.js';
 

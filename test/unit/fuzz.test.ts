@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import {
   decodeFaultGroups, decodeFaultRecord, encodeResponse, FAULT_RECORD_SIZE, forEachFaultGroup,
 } from '../../lib/fault.js';
-import { checkFaultQueueOptions } from '../../lib/fault_queue.js';
+import { checkFaultQueueOptions } from '../../lib/fault_queue_options.js';
 
 // A fixed-seed generator: a failure reproduces.
 let seed = 0x9e3779b9;

@@ -1,0 +1,38 @@
+// FaultQueue options and their checks, made before anything is allocated for a queue.
+import { integerOption, invalidArgType } from './errors.js';
+
+export interface FaultQueueOptions {
+  /** Stop reading from the kernel while this many groups wait for the consumer (default 4096). */
+  highWaterMark?: number;
+  /** Resume reading once the backlog is down to this many (default highWaterMark / 2). */
+  lowWaterMark?: number;
+  /** Initial read buffer, in records (default 1024, at most MAX_BUFFER_RECORDS); it grows when a
+   *  group does not fit. */
+  bufferRecords?: number;
+  /** Aborting closes the queue, as close() does. */
+  signal?: AbortSignal;
+}
+
+/** The most records a pump's read buffer may hold (10 MiB); no PRI group comes near it. */
+export const MAX_BUFFER_RECORDS = 1 << 18;
+
+/** @internal */
+export interface CheckedOptions {
+  high: number;
+  low: number;
+  bufferRecords: number | undefined;
+  signal: AbortSignal | undefined;
+}
+
+/** @internal Validates FaultQueueOptions before anything is allocated for the queue. */
+export function checkFaultQueueOptions(options: unknown): CheckedOptions {
+  const op = 'allocFaultQueue';
+  if (options === undefined) options = {};
+  if (typeof options !== 'object' || options === null) throw invalidArgType(op, 'options', 'an object', options);
+  const o = options as FaultQueueOptions;
+  const high = integerOption(op, 'options.highWaterMark', o.highWaterMark, 1, 2 ** 31) ?? 4096;
+  const low = integerOption(op, 'options.lowWaterMark', o.lowWaterMark, 0, high - 1) ?? Math.floor(high / 2);
+  const bufferRecords = integerOption(op, 'options.bufferRecords', o.bufferRecords, 1, MAX_BUFFER_RECORDS);
+  if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) throw invalidArgType(op, 'options.signal', 'an AbortSignal', o.signal);
+  return { high, low, bufferRecords, signal: o.signal };
+}
