@@ -56,6 +56,8 @@ for (const b of boots) {
     const report = JSON.parse(readFileSync(join(out, 'vitest.json'), 'utf8'));
     counts.passed += report.numPassedTests;
     counts.failed += report.numFailedTests;
+    // A file that failed before running any test (an import error) has no failed test to count.
+    counts.failed += report.testResults.filter((f) => f.status === 'failed' && f.assertionResults.length === 0).length;
   } catch {
     counts.failed++; // no report: the boot itself failed
   }
