@@ -9,8 +9,6 @@ import { FaultGroup } from './fault_group.js';
 import type { CheckedOptions } from './fault_queue_options.js';
 import type { Iommufd } from './iommufd.js';
 
-
-
 export interface FaultQueueStats {
   /** Groups read from the kernel. Every one is counted once in answered, refused, stale or pending. */
   delivered: number;
@@ -110,7 +108,6 @@ const abandoned = new FinalizationRegistry<{ id: number; pump: NativeFaultPump; 
 // Queues that a consumer waits on (a pending next()): like a socket with a pending read, such a
 // queue stays alive even when nothing else refers to it.
 const waitedOn = new Set<FaultQueue>();
-
 
 export class FaultQueue implements AsyncIterable<FaultGroup> {
   /** The fault object's id, to pass as HWPT_ALLOC's fault_id. */
