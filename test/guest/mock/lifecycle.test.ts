@@ -79,8 +79,10 @@ describe('alloc/use/free churn', () => {
     // Under AddressSanitizer (npm run test:sanitize) freed memory sits in ASan's quarantine (256
     // MiB) and RSS says nothing about leaks: there ASan itself is the check.
     if (process.env.IOMMUFD_SANITIZE) return;
-    expect(second.rssMiB).toBeLessThan(8);
-    expect(first.rssMiB + second.rssMiB).toBeLessThan(48);
+    // RSS moves in steps of V8's space resizing (+0.1 to +7.2 MiB seen in a second half): the
+    // bound is loose, the exact guards are fds and ArrayBuffers above.
+    expect(second.rssMiB).toBeLessThan(16);
+    expect(first.rssMiB + second.rssMiB).toBeLessThan(64);
   }, 1_600_000);
 });
 
