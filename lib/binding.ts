@@ -46,6 +46,8 @@ export interface Binding {
   hwptAlloc(fd: number, options: { devId: number; ptId: number; flags?: number; faultId?: number; dataType?: number; data?: Uint8Array }): number;
   faultQueueAlloc(fd: number): { id: number; fd: number };
   FaultPump: new (faultFd: number, bufferRecords?: number) => NativeFaultPump;
+  /** The most records a pump's read buffer may hold. */
+  faultPumpMaxRecords: number;
   vfioBindIommufd(fd: number, iommufd: number): number;
   vfioAttachPt(fd: number, ptId: number, pasid?: number): number;
   vfioDetachPt(fd: number, pasid?: number): void;

@@ -1,4 +1,5 @@
 // FaultQueue options and their checks, made before anything is allocated for a queue.
+import { binding } from './binding.js';
 import { integerOption, invalidArgType } from './errors.js';
 
 export interface FaultQueueOptions {
@@ -13,8 +14,8 @@ export interface FaultQueueOptions {
   signal?: AbortSignal;
 }
 
-/** The most records a pump's read buffer may hold (10 MiB); no PRI group comes near it. */
-export const MAX_BUFFER_RECORDS = 1 << 18;
+/** The most records a pump's read buffer may hold (2^18: 10 MiB); no PRI group comes near it. */
+export const MAX_BUFFER_RECORDS: number = binding.faultPumpMaxRecords;
 
 /** @internal */
 export interface CheckedOptions {

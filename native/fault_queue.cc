@@ -315,6 +315,8 @@ class FaultPump : public Napi::ObjectWrap<FaultPump> {
 void InitFaultQueue(Napi::Env env, Napi::Object exports) {
   exports.Set("faultQueueAlloc", Napi::Function::New(env, FaultQueueAlloc, "faultQueueAlloc"));
   exports.Set("FaultPump", FaultPump::Class(env));
+  // The pump's buffer limit, so that lib/ checks options against this one number.
+  exports.Set("faultPumpMaxRecords", Napi::Number::New(env, kMaxRecords));
 }
 
 }  // namespace iommufd
