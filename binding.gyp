@@ -8,6 +8,8 @@
         "native/ioas.cc",
         "native/hwpt.cc",
         "native/fault_queue.cc",
+        "native/event_pump.cc",
+        "native/serve_loop.cc",
         "native/selftest.cc",
         "native/vfio_device.cc",
         "native/probe.cc"

@@ -59,7 +59,8 @@ export function buildPkg({ pkg = join(root, 'bench/build/pkg'), src = root } = {
   } catch {
     if (!existsSync(join(esm, 'fault_queue.js'))) throw new Error('tsc produced no dist');
   }
-  copyFileSync(join(lib, 'native.cjs'), join(esm, 'native.cjs'));
+  // lib/'s plain JS files (the addon loader, the serve loop's worker), as scripts/build-ts.mjs does.
+  for (const f of readdirSync(lib).filter((f) => /\.(cjs|mjs)$/.test(f))) copyFileSync(join(lib, f), join(esm, f));
   writeFileSync(join(esm, 'package.json'), `${JSON.stringify({ type: 'module' })}\n`);
   // native.cjs finds the package root by walking up to a binding.gyp; node-gyp-build then loads
   // build/Release/iommufd.node from there.

@@ -9,15 +9,31 @@ export interface HwInfoRaw {
 }
 
 export interface NativeFaultPump {
-  /** Held weakly: the caller keeps them alive. */
-  setCallbacks(onBatch: (view: Uint8Array, byteLength: number) => void, onError: (err: Error) => void): void;
+  /** Held weakly: the caller keeps them alive. onWritten gets the outcome of answers the pump
+   *  wrote after a batch, when the control block's notify slot asked for it. */
+  setCallbacks(onBatch: (view: Uint8Array, byteLength: number) => void, onError: (err: Error) => void,
+    onWritten?: (failed: Int32Array | undefined) => void): void;
+  /** The answer buffer the pump writes from, and the control block (binding.pumpControl). */
+  setAnswers(answers: Uint8Array, control: Int32Array): void;
   start(): void;
   /** Whether the poll handle keeps the event loop alive (initially not). */
   ref(on: boolean): void;
   stop(): void;
   read(): void;
   write(responses: Uint8Array): Int32Array | undefined;
+  /** Writes the answers waiting in the answer buffer: [index, errno] pairs of refusals, if any. */
+  writeAnswers(): Int32Array | undefined;
+  /** Blocks in a serve loop on this thread until stopped (control stop slot, or wakeFd signalled). */
+  serve(wakeFd: number, idleMs: number): 'stopped' | 'closed';
   close(): void;
+}
+
+/** Indexes into the pump's control block: Int32 slots, then Float64 counters. */
+export interface PumpControl {
+  answers: number; notify: number; writes: number; stop: number;
+  answered: number; refused: number; batches: number; delivered: number; errors: number;
+  /** Its size in bytes. */
+  bytes: number;
 }
 
 export interface VfioRegionInfoRaw {
@@ -45,7 +61,12 @@ export interface Binding {
   ioasUnmap(fd: number, ioasId: number, iova: bigint, length: bigint): bigint;
   hwptAlloc(fd: number, options: { devId: number; ptId: number; flags?: number; faultId?: number; dataType?: number; data?: Uint8Array }): number;
   faultQueueAlloc(fd: number): { id: number; fd: number };
-  FaultPump: new (faultFd: number, bufferRecords?: number) => NativeFaultPump;
+  /** `borrowed`: a serve loop's pump on a fd another thread owns (never closes it). */
+  FaultPump: new (faultFd: number, bufferRecords?: number, borrowed?: boolean) => NativeFaultPump;
+  pumpControl: Readonly<PumpControl>;
+  /** A non-blocking eventfd (a serve loop's wake-up); closed with close(). */
+  eventfd(): number;
+  eventfdSignal(fd: number): void;
   /** The most records a pump's read buffer may hold. */
   faultPumpMaxRecords: number;
   vfioBindIommufd(fd: number, iommufd: number): number;

@@ -32,6 +32,10 @@ export const ErrorCodes = {
   ALREADY_ANSWERED: 'ERR_IOMMUFD_ALREADY_ANSWERED',
   /** A fault group's cookie now names a newer group: the kernel auto-answered this one. */
   FAULT_STALE: 'ERR_IOMMUFD_FAULT_STALE',
+  /** A FaultBatch was used after its handler returned (its bytes are the next read's by then). */
+  BATCH_ENDED: 'ERR_IOMMUFD_BATCH_ENDED',
+  /** The queue is being served by a serve loop (serve(), serveInWorker()), or is iterated. */
+  SERVING: 'ERR_IOMMUFD_SERVING',
   /** A VFIO device was used before VfioDevice.bind(). */
   NOT_BOUND: 'ERR_IOMMUFD_NOT_BOUND',
   /** Binding a PCI device to vfio-pci through sysfs failed. */

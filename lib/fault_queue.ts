@@ -1,13 +1,19 @@
-// FaultQueue: an iommufd fault object (IOMMU_FAULT_QUEUE_ALLOC) as an async iterable of fault
-// groups, each answerable once. The native pump reads whole batches; responses made in one turn of
-// the event loop go back to the kernel in one write(2), and those made while a batch was handled
-// go back before the next batch is handed over.
+// FaultQueue: an iommufd fault object (IOMMU_FAULT_QUEUE_ALLOC). The native pump reads whole
+// batches into a FaultBatch; a synchronous batch handler (setBatchHandler) sees each first, and
+// what it leaves goes on to the async iterator as FaultGroups. Answers made while a batch is
+// handled (in the handler, or in the microtasks the iterator's consumers run before the pump's
+// callback returns) are written by the pump right after it, in one write(2); answers made later
+// go back in one write per turn of the event loop. serve() and serveInWorker() (serve.ts) drive
+// the same pump from a blocking loop instead.
+import { AnswerBuffer, CONTROL } from './answers.js';
 import { binding, type NativeFaultPump } from './binding.js';
 import { closedError, ErrorCodes, IommufdError, responseError } from './errors.js';
 import { encodeResponse, FAULT_RESPONSE_SIZE, forEachFaultGroup, PAGE_RESP_INVALID } from './fault.js';
+import { FaultBatch } from './fault_batch.js';
 import { FaultGroup } from './fault_group.js';
 import type { CheckedOptions } from './fault_queue_options.js';
 import type { Iommufd } from './iommufd.js';
+import { serveHere, serveInWorker, type FaultServer, type ServeInWorkerOptions, type ServeOptions, type ServeResult, type ServeTarget } from './serve.js';
 
 export interface FaultQueueStats {
   /** Groups read from the kernel. Every one is counted once in answered, refused, stale or pending. */
@@ -42,7 +48,12 @@ interface Flight {
   resolve: () => void;
   reject: (e: Error) => void;
   promise: Promise<void>;
+  /** Its index in the answer buffer's current write. */
+  index: number;
 }
+
+/** A synchronous handler of each batch the pump reads; see FaultQueue.setBatchHandler. */
+export type BatchHandler = (batch: FaultBatch) => void;
 
 const ignore = () => {};
 
@@ -59,16 +70,17 @@ function refuse(flight: Flight, error: Error): void {
 /**
  * Answers INVALID every group in `pending` and every group the kernel still has queued, then closes
  * the pump: the end of every queue, closed or abandoned. `pending` maps cookie to generation.
+ * Answers waiting in the answer buffer are written first.
  */
-function answerRest(pump: NativeFaultPump, pending: Map<number, number>): { read: number; stale: number; accepted: number; refused: number } {
-  let read = 0;
+function answerRest(pump: NativeFaultPump, pending: Map<number, number>): { stale: number; accepted: number; refused: number } {
   let stale = 0;
   try {
     pump.stop();
+    pump.writeAnswers();
     pump.setCallbacks(collect, ignore);
     pump.read();
     const n = pending.size;
-    if (n === 0) return { read, stale, accepted: 0, refused: 0 };
+    if (n === 0) return { stale, accepted: 0, refused: 0 };
     const bytes = new Uint8Array(n * FAULT_RESPONSE_SIZE);
     const view = new DataView(bytes.buffer);
     let k = 0;
@@ -76,14 +88,13 @@ function answerRest(pump: NativeFaultPump, pending: Map<number, number>): { read
     pending.clear();
     const failed = pump.write(bytes);
     const refused = failed ? failed.length / 2 : 0;
-    return { read, stale, accepted: n - refused, refused };
+    return { stale, accepted: n - refused, refused };
   } finally {
     pump.close();
   }
   function collect(batch: Uint8Array, byteLength: number) {
     const view = new DataView(batch.buffer, batch.byteOffset, byteLength);
     forEachFaultGroup(view, byteLength, (offset) => {
-      read++;
       const cookie = view.getUint32(offset + 36, true);
       if (pending.has(cookie)) stale++;
       pending.set(cookie, 0);
@@ -115,28 +126,36 @@ export class FaultQueue implements AsyncIterable<FaultGroup> {
   /** The iommufd the fault object lives in. */
   readonly iommufd: Iommufd;
   #pump: NativeFaultPump;
+  #fd: number;
+  #bufferRecords: number | undefined;
+  #answers: AnswerBuffer;
+  #batch: FaultBatch;
+  #handler: BatchHandler | undefined;
   #backlog: FaultGroup[] = [];
   #backlogHead = 0;
   #waiters: Waiter[] = [];
-  // Unanswered groups: cookie -> generation of the group that holds it now.
+  // Unanswered groups kept past their batch: cookie -> generation of the group that holds it now.
   #pending = new Map<number, number>();
   #generation = 0;
-  #responses = new Uint8Array(FAULT_RESPONSE_SIZE * 256);
-  #responseView = new DataView(this.#responses.buffer);
-  // One per answer in #responses; undefined for answer(), which has no promise to settle.
-  #flights: (Flight | undefined)[] = [];
+  // respond()'s promises waiting for the write of their answer.
+  #flights: Flight[] = [];
   #flushScheduled = false;
   #high: number;
   #low: number;
   #paused = false;
   #held = false;
   #ref = true;
+  #serving: 'here' | FaultServer | undefined;
+  // The batch a serve() loop on this thread is handling, if any.
+  #serveBatch: FaultBatch | undefined;
   #error: Error | undefined;
   #closing: Promise<CloseResult> | undefined;
-  #stats = { delivered: 0, answered: 0, refused: 0, stale: 0 };
+  // Answers written by JS itself (close's INVALID ones); the pump counts the rest.
+  #stats = { answered: 0, refused: 0, stale: 0 };
   // The pump holds these weakly: the queue owns them.
   #onBatchCallback = (view: Uint8Array, n: number) => this.#onBatch(view, n);
   #onErrorCallback = (e: Error) => this.#fail(e);
+  #onWrittenCallback = (failed: Int32Array | undefined) => this.#settle(failed);
   #onAbort = () => void this.close();
   #signal: AbortSignal | undefined;
 
@@ -149,9 +168,16 @@ export class FaultQueue implements AsyncIterable<FaultGroup> {
     this.id = id;
     this.iommufd = iommufd;
     this.#pump = pump;
+    this.#fd = faultFd;
+    this.#bufferRecords = checked.bufferRecords;
+    this.#answers = new AnswerBuffer(pump);
+    this.#batch = new FaultBatch(this.#answers, {
+      keep: (_batch, _g, bytes, offset, count) => this.#keep(bytes, offset, count),
+      flush: () => this.#flush(),
+    });
     this.#high = checked.high;
     this.#low = checked.low;
-    pump.setCallbacks(this.#onBatchCallback, this.#onErrorCallback);
+    pump.setCallbacks(this.#onBatchCallback, this.#onErrorCallback, this.#onWrittenCallback);
     abandoned.register(this, { id, pump, pending: this.#pending }, this);
     this.#signal = checked.signal;
     if (this.#signal?.aborted) {
@@ -165,7 +191,84 @@ export class FaultQueue implements AsyncIterable<FaultGroup> {
   get closed(): boolean { return this.#closing !== undefined; }
 
   get stats(): FaultQueueStats {
-    return { ...this.#stats, pending: this.#pending.size, backlog: this.#backlog.length - this.#backlogHead, paused: this.#paused };
+    const a = this.#answers;
+    return {
+      delivered: a.count(CONTROL.delivered),
+      answered: a.count(CONTROL.answered) + this.#stats.answered,
+      refused: a.count(CONTROL.refused) + this.#stats.refused,
+      stale: this.#stats.stale,
+      pending: this.#pending.size,
+      backlog: this.#backlog.length - this.#backlogHead,
+      paused: this.#paused,
+    };
+  }
+
+  /**
+   * Sets (or, with null, removes) a synchronous handler that sees every batch the pump reads, on
+   * this thread's event loop, before the async iterator does: the fast path. It answers groups
+   * by index (batch.answer(g)); the pump writes those answers in one write(2) as soon as it
+   * returns. Groups it neither answers nor keep()s go on to the async iterator as FaultGroups.
+   * If it throws, the batch's unanswered groups are answered INVALID and the error becomes an
+   * uncaught exception, as an event listener's would. While set, it keeps the process alive (as
+   * a 'data' listener does a socket), unless unref().
+   */
+  setBatchHandler(handler: BatchHandler | null): this {
+    if (handler !== null && typeof handler !== 'function') throw new TypeError(`setBatchHandler: handler must be a function or null, got ${typeof handler}`);
+    this.#handler = handler ?? undefined;
+    this.#hold();
+    return this;
+  }
+
+  /**
+   * Serves the queue from a blocking loop on this thread until the handler calls
+   * batch.stopServing() (or the queue is closed from the handler): poll(2), read(2), one
+   * synchronous call of `handler` per batch, one write(2) of its answers, with no event-loop turn
+   * in between. Groups it leaves unanswered are answered INVALID. The event loop of this thread
+   * does not run meanwhile: for a process or thread that does nothing else (see serveInWorker).
+   * A throwing handler ends the loop with its error (its batch answered INVALID) unless
+   * `onError` is given, which then gets the error while the loop goes on.
+   */
+  serve(handler: BatchHandler, options: ServeOptions = {}): ServeResult {
+    return serveHere(this.#serveTarget('serve'), handler, options);
+  }
+
+  /**
+   * Serves the queue from a serve loop on a worker thread of its own, so that the answers do not
+   * wait for this thread's event loop. `handlerModule` (a path or file URL) default-exports (or
+   * exports as `options.exportName`) the synchronous BatchHandler; `options.workerData` reaches
+   * it as its second argument. Resolves once the worker serves. The queue's own pump pauses
+   * meanwhile; FaultServer.stop() (or close()) gives the queue back.
+   */
+  async serveInWorker(handlerModule: string | URL, options: ServeInWorkerOptions = {}): Promise<FaultServer> {
+    return serveInWorker(this.#serveTarget('serveInWorker'), handlerModule, options);
+  }
+
+  #serveTarget(op: string): ServeTarget {
+    if (this.closed) throw closedError('fault queue', op);
+    if (this.#serving) throw new IommufdError(`${op}: the queue is being served already`, ErrorCodes.SERVING);
+    return {
+      fd: this.#fd,
+      bufferRecords: this.#bufferRecords,
+      pump: this.#pump,
+      answers: this.#answers,
+      pending: this.#pending,
+      markStale: (batch) => this.#markStale(batch),
+      flush: () => this.#flush(),
+      settle: (failed) => this.#settle(failed),
+      begin: (how, batch) => {
+        this.#serving = how;
+        this.#serveBatch = batch;
+        this.#pump.stop();
+        waitedOn.add(this); // a served queue is in use even if nothing refers to it
+      },
+      end: () => {
+        this.#serving = undefined;
+        this.#serveBatch = undefined;
+        if (!this.#held) waitedOn.delete(this);
+        this.#pump.setCallbacks(this.#onBatchCallback, this.#onErrorCallback, this.#onWrittenCallback);
+        if (!this.closed && !this.#paused) this.#pump.start();
+      },
+    };
   }
 
   /**
@@ -185,10 +288,11 @@ export class FaultQueue implements AsyncIterable<FaultGroup> {
     return this;
   }
 
-  // Called whenever #waiters changes: a waited-on queue is kept from GC and (if ref'd) keeps the
-  // event loop alive; an idle one does neither.
+  // Called whenever #waiters or the batch handler changes: a waited-on queue (a pending next(), or
+  // a batch handler set, like a socket's 'data' listener) is kept from GC and (if ref'd) keeps
+  // the event loop alive; an idle one does neither.
   #hold(): void {
-    const held = this.#waiters.length > 0 && !this.closed;
+    const held = (this.#waiters.length > 0 || this.#handler !== undefined) && !this.closed;
     if (held === this.#held) return;
     this.#held = held;
     if (held) waitedOn.add(this);
@@ -197,20 +301,23 @@ export class FaultQueue implements AsyncIterable<FaultGroup> {
   }
 
   #onBatch(view: Uint8Array, byteLength: number): void {
-    // A long drain reads batch after batch within one poll callback, before setImmediate can run:
-    // write the answers made while the previous batch was handled now, so answers (and their
-    // promises) do not pile up until the end of the drain (GC cost, and the kernel waits longer).
-    if (this.#flights.length > 0) this.#flush();
-    // The pump reuses its buffer: the groups keep a copy of this batch's bytes.
-    const bytes = new DataView(view.buffer.slice(view.byteOffset, view.byteOffset + byteLength));
-    forEachFaultGroup(bytes, byteLength, (offset, count) => {
-      const group = new FaultGroup(this, bytes, offset, count, ++this.#generation);
-      // Still pending under this cookie: the kernel answered that group itself and reused it.
-      if (this.#pending.has(group.cookie)) this.#stats.stale++;
-      this.#pending.set(group.cookie, this.#generation);
-      this.#stats.delivered++;
-      this.#backlog.push(group);
-    });
+    const batch = this.#batch;
+    batch._begin(view, byteLength);
+    if (this.#pending.size > 0) this.#markStale(batch);
+    const handler = this.#handler;
+    if (handler) {
+      try {
+        handler(batch);
+      } catch (e) {
+        batch.answerAll('invalid');
+        batch._end();
+        throw e;
+      }
+    }
+    if (batch._unanswered > 0) {
+      for (let g = 0, n = batch.groupCount; g < n; g++) if (!batch.answered(g)) this.#backlog.push(batch.keep(g));
+    }
+    batch._end();
     if (this.#waiters.length > 0) {
       while (this.#waiters.length > 0 && this.#backlogHead < this.#backlog.length) {
         const w = this.#waiters.shift()!;
@@ -218,10 +325,25 @@ export class FaultQueue implements AsyncIterable<FaultGroup> {
       }
       this.#hold();
     }
-    if (!this.#paused && this.#backlog.length - this.#backlogHead >= this.#high && !this.closed) {
+    if (!this.#paused && this.#backlog.length - this.#backlogHead >= this.#high && !this.closed && !this.#serving) {
       this.#paused = true;
       this.#pump.stop();
     }
+  }
+
+  // A kept group whose cookie comes again: the kernel answered it itself (detach/replace) and
+  // gave the cookie to this newer group. The old FaultGroup's answer is refused as stale.
+  #markStale(batch: FaultBatch): void {
+    for (let g = 0, n = batch.groupCount; g < n; g++) {
+      const cookie = batch.cookie(batch.first(g));
+      if (this.#pending.delete(cookie)) this.#stats.stale++;
+    }
+  }
+
+  #keep(bytes: DataView, offset: number, count: number): FaultGroup {
+    const group = new FaultGroup(this, bytes, offset, count, ++this.#generation);
+    this.#pending.set(group.cookie, this.#generation);
+    return group;
   }
 
   #fail(error: Error): void {
@@ -253,7 +375,7 @@ export class FaultQueue implements AsyncIterable<FaultGroup> {
   #resumeIfLow(): void {
     if (this.#paused && !this.closed && this.#backlog.length - this.#backlogHead <= this.#low) {
       this.#paused = false;
-      this.#pump.start();
+      if (!this.#serving) this.#pump.start();
     }
   }
 
@@ -335,74 +457,72 @@ export class FaultQueue implements AsyncIterable<FaultGroup> {
   }
 
   /** @internal Called by FaultGroup.respond and answer. */
-  _respond(cookie: number, generation: number, code: number, op: string, promise: boolean): Promise<void> | undefined {
+  _respond(cookie: number, generation: number, code: number, op: string, wantPromise: boolean): Promise<void> | undefined {
     if (this.closed) throw closedError('fault queue', op);
     if (this.#pending.get(cookie) !== generation) {
       const error = new IommufdError(
         `${op}: fault group ${cookie} is stale: the kernel answered it INVALID (detach/replace) and reused its cookie`,
         ErrorCodes.FAULT_STALE);
-      if (!promise) throw error;
+      if (!wantPromise) throw error;
       const stale = Promise.reject(error);
       stale.catch(ignore);
       return stale;
     }
     this.#pending.delete(cookie);
-    const i = this.#flights.length;
-    if ((i + 1) * FAULT_RESPONSE_SIZE > this.#responses.byteLength) {
-      const bigger = new Uint8Array(this.#responses.byteLength * 2);
-      bigger.set(this.#responses);
-      this.#responses = bigger;
-      this.#responseView = new DataView(bigger.buffer);
-    }
-    encodeResponse(this.#responseView, i * FAULT_RESPONSE_SIZE, cookie, code);
-    let flight: Flight | undefined;
-    if (promise) {
-      flight = { resolve: ignore, reject: ignore, promise: undefined as unknown as Promise<void> };
-      const f = flight;
-      f.promise = new Promise<void>((resolve, reject) => {
+    const index = this.#answers.add(cookie, code);
+    let promise: Promise<void> | undefined;
+    if (wantPromise) {
+      const f: Flight = { resolve: ignore, reject: ignore, promise: undefined as unknown as Promise<void>, index };
+      f.promise = promise = new Promise<void>((resolve, reject) => {
         f.resolve = resolve;
         f.reject = reject;
       });
+      this.#flights.push(f);
+      this.#answers.slots[CONTROL.notify] = 1;
     }
-    this.#flights.push(flight);
+    // Inside the pump's callback the pump writes it when the callback returns; the flush is for
+    // answers made later (it finds nothing to do otherwise).
     if (!this.#flushScheduled) {
       this.#flushScheduled = true;
       setImmediate(() => this.#flush());
     }
-    return flight?.promise;
+    return promise;
   }
 
   #flush(): void {
     this.#flushScheduled = false;
+    const n = this.#answers.waiting;
+    if (n === 0) return;
+    let failed: Int32Array | undefined;
+    try {
+      failed = this.#pump.writeAnswers();
+    } catch (e) {
+      this.#answers.slots[CONTROL.answers] = 0;
+      const flights = this.#flights;
+      this.#flights = [];
+      for (const f of flights) refuse(f, e as Error);
+      this.#stats.refused += n;
+      return;
+    }
+    this.#settle(failed);
+  }
+
+  // The outcome of one write of the answer buffer, for the respond() promises waiting on it.
+  #settle(failed: Int32Array | undefined): void {
     const flights = this.#flights;
     if (flights.length === 0) return;
     this.#flights = [];
-    const bytes = this.#responses.subarray(0, flights.length * FAULT_RESPONSE_SIZE);
-    let failed: Int32Array | undefined;
-    try {
-      failed = this.#pump.write(bytes);
-    } catch (e) {
-      for (const f of flights) if (f) refuse(f, e as Error);
-      this.#stats.refused += flights.length;
-      return;
-    }
     if (!failed) {
-      // The usual case: the kernel took every answer.
-      for (const f of flights) f?.resolve();
-      this.#stats.answered += flights.length;
+      for (const f of flights) f.resolve();
       return;
     }
     const refused = new Map<number, number>();
     for (let k = 0; k < failed.length; k += 2) refused.set(failed[k], failed[k + 1]);
-    for (let k = 0; k < flights.length; k++) {
-      const errno = refused.get(k);
-      const f = flights[k];
-      if (!f) continue;
+    for (const f of flights) {
+      const errno = refused.get(f.index);
       if (errno === undefined) f.resolve();
-      else refuse(f, responseError(errno, this.#responseView.getUint32(k * FAULT_RESPONSE_SIZE, true)));
+      else refuse(f, responseError(errno, this.#answers.cookie(f.index)));
     }
-    this.#stats.answered += flights.length - refused.size;
-    this.#stats.refused += refused.size;
   }
 
   /**
@@ -413,28 +533,39 @@ export class FaultQueue implements AsyncIterable<FaultGroup> {
    */
   close(): Promise<CloseResult> {
     if (this.#closing) return this.#closing;
-    let result: CloseResult = { answeredInvalid: 0 };
-    let done!: (r: CloseResult) => void;
-    this.#closing = new Promise((resolve) => { done = resolve; });
     this.#signal?.removeEventListener('abort', this.#onAbort);
     abandoned.unregister(this);
     this.iommufd._forget(this);
+    // A worker serving the queue reads its fd: it stops (and hands its last answers over) first.
+    const server = this.#serving;
+    if (server && server !== 'here') {
+      this.#closing = server.stop().then(() => this.#closeNow(), () => this.#closeNow());
+      return this.#closing;
+    }
+    let done!: (r: CloseResult) => void;
+    this.#closing = new Promise((resolve) => { done = resolve; });
+    done(this.#closeNow());
+    return this.#closing;
+  }
+
+  #closeNow(): CloseResult {
+    let answeredInvalid = 0;
     try {
+      // Closed from a handler: the groups of its batch not answered yet are answered INVALID.
+      for (const batch of [this.#batch, this.#serveBatch]) if (batch?._live) batch.answerAll('invalid');
       this.#flush();
     } finally {
       const rest = answerRest(this.#pump, this.#pending);
-      this.#stats.delivered += rest.read;
       this.#stats.stale += rest.stale;
       this.#stats.answered += rest.accepted;
       this.#stats.refused += rest.refused;
-      result = { answeredInvalid: rest.accepted };
+      answeredInvalid = rest.accepted;
       this.#backlog = [];
       this.#backlogHead = 0;
       for (const w of this.#waiters.splice(0)) w.resolve({ value: undefined, done: true });
       this.#hold();
-      done(result);
     }
-    return this.#closing;
+    return { answeredInvalid };
   }
 
   [Symbol.asyncDispose](): Promise<void> {

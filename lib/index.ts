@@ -4,7 +4,9 @@ export {
   Hwpt, HWPT_ALLOC_DIRTY_TRACKING, HWPT_ALLOC_NEST_PARENT, HWPT_ALLOC_PASID, HWPT_DATA_NONE, HWPT_DATA_VTD_S1,
   HWPT_FAULT_ID_VALID, type HwptAllocOptions,
 } from './hwpt.js';
-export { FaultQueue, type CloseResult, type FaultQueueStats } from './fault_queue.js';
+export { FaultQueue, type BatchHandler, type CloseResult, type FaultQueueStats } from './fault_queue.js';
+export { FaultBatch } from './fault_batch.js';
+export { FaultServer, type ServeHandler, type ServeInWorkerOptions, type ServeOptions, type ServeResult, type ServeStats } from './serve.js';
 export { FaultGroup } from './fault_group.js';
 export { MAX_BUFFER_RECORDS, type FaultQueueOptions } from './fault_queue_options.js';
 export {

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Builds the ESM (dist/esm) and CommonJS (dist/cjs) entry points from lib/, each with its types.
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -12,7 +12,9 @@ for (const [config, out, type] of [['tsconfig.json', 'esm', 'module'], ['tsconfi
   execFileSync(process.execPath, [tsc, '-p', join(root, config)], { stdio: 'inherit' });
   const dir = join(root, 'dist', out);
   mkdirSync(dir, { recursive: true });
-  copyFileSync(join(root, 'lib/native.cjs'), join(dir, 'native.cjs'));
-  copyFileSync(join(root, 'lib/native.d.cts'), join(dir, 'native.d.cts'));
+  // lib/'s plain JS files and their types: the addon loader, the serve loop's worker.
+  for (const file of readdirSync(join(root, 'lib')).filter((f) => /\.(cjs|mjs|d\.cts)$/.test(f))) {
+    copyFileSync(join(root, 'lib', file), join(dir, file));
+  }
   writeFileSync(join(dir, 'package.json'), `${JSON.stringify({ type })}\n`);
 }

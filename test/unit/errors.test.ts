@@ -45,6 +45,7 @@ describe('responseError', () => {
   it('library codes are stable strings', () => {
     expect(ErrorCodes).toEqual({
       CLOSED: 'ERR_IOMMUFD_CLOSED', ALREADY_ANSWERED: 'ERR_IOMMUFD_ALREADY_ANSWERED', FAULT_STALE: 'ERR_IOMMUFD_FAULT_STALE',
+      BATCH_ENDED: 'ERR_IOMMUFD_BATCH_ENDED', SERVING: 'ERR_IOMMUFD_SERVING',
       NOT_BOUND: 'ERR_IOMMUFD_NOT_BOUND', PCI_BIND: 'ERR_IOMMUFD_PCI_BIND',
     });
   });

@@ -33,7 +33,8 @@ beforeAll(() => {
     '--moduleResolution', 'nodenext', '--target', 'es2022', '--lib', 'es2023,esnext.disposable', '--types', 'node',
     '--typeRoots', join(root, 'node_modules/@types'), '--strict', '--skipLibCheck', join(root, 'lib/probe/cli.ts'),
   ], { stdio: 'inherit' });
-  copyFileSync(join(root, 'lib/native.cjs'), join(out, 'native.cjs'));
+  // lib/'s plain JS files (the addon loader, the serve loop's worker), as scripts/build-ts.mjs does.
+  for (const f of readdirSync(join(root, 'lib')).filter((f) => /\.(cjs|mjs)$/.test(f))) copyFileSync(join(root, 'lib', f), join(out, f));
   writeFileSync(join(out, 'package.json'), '{"type":"module"}\n');
   mkdirSync(join(work, 'scripts'));
   copyFileSync(join(root, 'scripts/probe.mjs'), bin);

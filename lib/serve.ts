@@ -1,0 +1,300 @@
+// Serve loops: the pump driven by a blocking poll(2) loop instead of libuv, with one synchronous
+// handler call per batch and its answers written before the next read. serveHere runs it on the
+// calling thread; serveInWorker on a worker thread of its own, which the caller's event loop
+// cannot delay. Both run the same loop (runLoop) over the same FaultBatch.
+import { EventEmitter } from 'node:events';
+import { isAbsolute, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { type MessagePort, type ResourceLimits, Worker } from 'node:worker_threads';
+import { AnswerBuffer, CONTROL } from './answers.js';
+import { binding, type NativeFaultPump } from './binding.js';
+import { ErrorCodes, IommufdError, integerOption, invalidArgType } from './errors.js';
+import { FaultBatch } from './fault_batch.js';
+import workerPath from './serve_worker_path.cjs';
+
+/** A serve loop's handler: synchronous; `data` is serveInWorker's options.workerData. */
+export type ServeHandler = (batch: FaultBatch, data?: unknown) => void;
+
+export interface ServeOptions {
+  /** Gets a handler's error while the loop goes on (the batch answered INVALID); without it the
+   *  error ends the loop and serve() throws it. */
+  onError?: (error: unknown) => void;
+  /** How often (ms) an idle loop checks that its thread is not being torn down (default 100). */
+  idleMs?: number;
+}
+
+export interface ServeInWorkerOptions {
+  /** The handler's export name in the module (default: the default export). */
+  exportName?: string;
+  /** Passed to the handler as its second argument (structured-cloned into the worker). */
+  workerData?: unknown;
+  idleMs?: number;
+  /** How long stop() waits for the loop to return (its handler may be busy) before it terminates
+   *  the worker (default 5000 ms). */
+  stopTimeoutMs?: number;
+  resourceLimits?: ResourceLimits;
+}
+
+export interface ServeStats {
+  /** Fault groups the loop read. */
+  delivered: number;
+  /** Answers the kernel accepted (the handler's, and INVALID for groups it left or threw on). */
+  answered: number;
+  /** Answers the kernel refused (it had answered the group itself). */
+  refused: number;
+  /** Batches (reads handed to the handler). */
+  batches: number;
+  /** Handler calls that threw. */
+  errors: number;
+}
+
+export interface ServeResult extends ServeStats {
+  /** 'stopped' (stopServing(), stop()) or 'closed' (the queue was closed from the handler). */
+  reason: 'stopped' | 'closed';
+}
+
+/** @internal What a FaultQueue lends a serve loop. */
+export interface ServeTarget {
+  fd: number;
+  bufferRecords: number | undefined;
+  pump: NativeFaultPump;
+  answers: AnswerBuffer;
+  pending: Map<number, number>;
+  markStale(batch: FaultBatch): void;
+  flush(): void;
+  settle(failed: Int32Array | undefined): void;
+  begin(how: 'here' | FaultServer, batch?: FaultBatch): void;
+  end(): void;
+}
+
+function statsOf(counters: Float64Array, base?: ServeStats): ServeStats {
+  const s = {
+    delivered: counters[CONTROL.delivered], answered: counters[CONTROL.answered], refused: counters[CONTROL.refused],
+    batches: counters[CONTROL.batches], errors: counters[CONTROL.errors],
+  };
+  if (base) for (const k of Object.keys(s) as (keyof ServeStats)[]) s[k] -= base[k];
+  return s;
+}
+
+interface LoopOptions {
+  wake: number;
+  idleMs: number;
+  onError: ((e: unknown) => void) | undefined;
+  markStale?: (batch: FaultBatch) => void;
+  settle?: (failed: Int32Array | undefined) => void;
+}
+
+// The loop both kinds of serving run: the pump calls onBatch once per read (0 bytes: an idle
+// check), then writes the answers the handler made.
+function loopBatch(answers: AnswerBuffer, flush: () => void): FaultBatch {
+  return new FaultBatch(answers, { flush, stop: () => { Atomics.store(answers.slots, CONTROL.stop, 1); } });
+}
+
+function runLoop(pump: NativeFaultPump, answers: AnswerBuffer, batch: FaultBatch, handler: (b: FaultBatch) => void, o: LoopOptions): 'stopped' | 'closed' {
+  let failure: Error | undefined;
+  const onBatch = (view: Uint8Array, byteLength: number) => {
+    if (byteLength === 0) return;
+    batch._begin(view, byteLength);
+    o.markStale?.(batch);
+    try {
+      handler(batch);
+    } catch (e) {
+      answers.counters[CONTROL.errors]++;
+      batch.answerAll('invalid');
+      batch._end();
+      if (!o.onError) throw e;
+      o.onError(e);
+      return;
+    }
+    // A serve loop answers everything before it reads again: what the handler left is INVALID.
+    batch.answerAll('invalid');
+    batch._end();
+  };
+  const onPumpError = (e: Error) => {
+    failure = e;
+    Atomics.store(answers.slots, CONTROL.stop, 1);
+  };
+  pump.setCallbacks(onBatch, onPumpError, o.settle);
+  const reason = pump.serve(o.wake, o.idleMs);
+  if (failure) throw failure;
+  return reason;
+}
+
+function checkHandler(op: string, handler: unknown): asserts handler is ServeHandler {
+  if (typeof handler !== 'function') throw invalidArgType(op, 'handler', 'a function', handler);
+}
+
+function checkOnError(op: string, onError: unknown): ((e: unknown) => void) | undefined {
+  if (onError !== undefined && typeof onError !== 'function') throw invalidArgType(op, 'options.onError', 'a function', onError);
+  return onError as ((e: unknown) => void) | undefined;
+}
+
+/** @internal FaultQueue.serve(). */
+export function serveHere(t: ServeTarget, handler: ServeHandler, options: ServeOptions): ServeResult {
+  checkHandler('serve', handler);
+  const onError = checkOnError('serve', options.onError);
+  const idleMs = integerOption('serve', 'options.idleMs', options.idleMs, 1, 60_000) ?? 100;
+  const base = statsOf(t.answers.counters);
+  const wake = binding.eventfd();
+  const batch = loopBatch(t.answers, t.flush);
+  t.begin('here', batch);
+  try {
+    const reason = runLoop(t.pump, t.answers, batch, handler, {
+      wake, idleMs, onError, settle: t.settle,
+      markStale: (batch) => { if (t.pending.size > 0) t.markStale(batch); },
+    });
+    return { reason, ...statsOf(t.answers.counters, base) };
+  } finally {
+    binding.close(wake);
+    t.end();
+  }
+}
+
+interface WorkerConfig {
+  fd: number;
+  wake: number;
+  control: SharedArrayBuffer;
+  module: string;
+  exportName: string;
+  data: unknown;
+  idleMs: number;
+  bufferRecords: number | undefined;
+}
+
+type FromWorker = { type: 'serving' } | { type: 'error'; error: unknown } | { type: 'stopped'; reason: 'stopped' | 'closed' };
+
+/**
+ * A serve loop on a worker thread (FaultQueue.serveInWorker). `stats` are live. A handler's error
+ * is emitted as 'error' while the loop goes on; as for any EventEmitter, an 'error' nobody
+ * listens to is thrown. stop() ends the loop and gives the queue back.
+ */
+export class FaultServer extends EventEmitter {
+  /** The worker thread the loop runs on. */
+  readonly worker: Worker;
+  #counters: Float64Array;
+  #slots: Int32Array;
+  #wake: number;
+  #end: () => void;
+  #stopTimeoutMs: number;
+  #exited: Promise<number>;
+  #stopping: Promise<ServeResult> | undefined;
+  #reason: 'stopped' | 'closed' = 'stopped';
+  #running = true;
+
+  /** @internal */
+  constructor(worker: Worker, control: SharedArrayBuffer, wake: number, end: () => void, stopTimeoutMs: number) {
+    super();
+    this.worker = worker;
+    this.#counters = new Float64Array(control, 0, CONTROL.bytes / 8);
+    this.#slots = new Int32Array(control);
+    this.#wake = wake;
+    this.#end = end;
+    this.#stopTimeoutMs = stopTimeoutMs;
+    worker.on('message', (m: FromWorker) => {
+      if (m.type === 'error') this.emit('error', m.error);
+      else if (m.type === 'stopped') this.#reason = m.reason;
+    });
+    this.#exited = new Promise((resolve) => worker.once('exit', resolve));
+    void this.#exited.then(() => this.#release());
+  }
+
+  /** Whether the loop still runs. */
+  get serving(): boolean { return this.#running; }
+
+  /** The loop's counters so far, read live from the memory the worker writes. */
+  get stats(): ServeStats { return statsOf(this.#counters); }
+
+  /**
+   * Write sequence: +1 after every write(2) of answers (a 32-bit counter that wraps). A thread
+   * that must see an answer reach the kernel can wait for it to change (Atomics.load).
+   */
+  get writes(): Int32Array { return this.#slots.subarray(CONTROL.writes, CONTROL.writes + 1); }
+
+  /** Stops the loop (from the next batch boundary), waits for the worker to exit. Idempotent. */
+  stop(): Promise<ServeResult> {
+    this.#stopping ??= (async () => {
+      if (this.#running) {
+        Atomics.store(this.#slots, CONTROL.stop, 1);
+        binding.eventfdSignal(this.#wake);
+        const timer = setTimeout(() => void this.worker.terminate(), this.#stopTimeoutMs);
+        await this.#exited;
+        clearTimeout(timer);
+      }
+      return { reason: this.#reason, ...this.stats };
+    })();
+    return this.#stopping;
+  }
+
+  #release(): void {
+    if (!this.#running) return;
+    this.#running = false;
+    binding.close(this.#wake);
+    this.#end();
+  }
+}
+
+/** @internal FaultQueue.serveInWorker(). */
+export async function serveInWorker(t: ServeTarget, handlerModule: string | URL, options: ServeInWorkerOptions): Promise<FaultServer> {
+  const op = 'serveInWorker';
+  let module: string;
+  if (handlerModule instanceof URL) module = handlerModule.href;
+  else if (typeof handlerModule === 'string') module = /^[a-z][a-z0-9+.-]*:/i.test(handlerModule) ? handlerModule : pathToFileURL(isAbsolute(handlerModule) ? handlerModule : resolve(handlerModule)).href;
+  else throw invalidArgType(op, 'handlerModule', 'a path or a URL', handlerModule);
+  const exportName = options.exportName ?? 'default';
+  if (typeof exportName !== 'string') throw invalidArgType(op, 'options.exportName', 'a string', exportName);
+  const idleMs = integerOption(op, 'options.idleMs', options.idleMs, 1, 60_000) ?? 100;
+  const stopTimeoutMs = integerOption(op, 'options.stopTimeoutMs', options.stopTimeoutMs, 0, 2 ** 31 - 1) ?? 5000;
+  // The worker cannot see the queue's kept groups, so it could not tell one of their cookies
+  // coming back for a newer group: answer them first.
+  if (t.pending.size > 0) {
+    throw new IommufdError(`${op}: ${t.pending.size} fault groups read by this thread are unanswered; answer them first (a worker cannot protect their cookies from reuse)`, ErrorCodes.SERVING);
+  }
+  const control = new SharedArrayBuffer(CONTROL.bytes);
+  const wake = binding.eventfd();
+  const config: WorkerConfig = { fd: t.fd, wake, control, module, exportName, data: options.workerData, idleMs, bufferRecords: t.bufferRecords };
+  let worker: Worker;
+  try {
+    worker = new Worker(workerPath, { workerData: config, resourceLimits: options.resourceLimits });
+  } catch (e) {
+    binding.close(wake);
+    throw e;
+  }
+  const server = new FaultServer(worker, control, wake, t.end, stopTimeoutMs);
+  t.begin(server);
+  // Serving once the worker says so; an import or export error ends it before that (and the
+  // queue is given back when the worker has exited).
+  const failed = await new Promise<Error | undefined>((done) => {
+    const onMessage = (m: FromWorker) => { if (m.type === 'serving') finish(); };
+    const onError = (e: Error) => finish(e);
+    const onExit = (code: number) => finish(new IommufdError(`${op}: the worker exited (code ${code}) before serving`, ErrorCodes.SERVING));
+    const finish = (e?: Error) => {
+      worker.off('message', onMessage).off('error', onError).off('exit', onExit);
+      done(e);
+    };
+    worker.on('message', onMessage).on('error', onError).on('exit', onExit);
+  });
+  if (failed) {
+    await server.stop();
+    throw failed;
+  }
+  return server;
+}
+
+/** @internal The worker's side (serve_worker.mjs): serves until stopped, then says why. */
+export function serveWorkerMain(config: WorkerConfig, handler: unknown, port: MessagePort): void {
+  if (typeof handler !== 'function') throw new TypeError(`serveInWorker: ${config.module} has no function export '${config.exportName}'`);
+  const pump = new binding.FaultPump(config.fd, config.bufferRecords, true);
+  try {
+    const answers = new AnswerBuffer(pump, config.control);
+    const data = config.data;
+    const bound = (batch: FaultBatch) => (handler as ServeHandler)(batch, data);
+    port.postMessage({ type: 'serving' });
+    const reason = runLoop(pump, answers, loopBatch(answers, () => void pump.writeAnswers()), bound, {
+      wake: config.wake, idleMs: config.idleMs,
+      onError: (error) => port.postMessage({ type: 'error', error }),
+    });
+    port.postMessage({ type: 'stopped', reason });
+  } finally {
+    pump.close();
+  }
+}
