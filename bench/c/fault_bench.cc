@@ -4,18 +4,22 @@
 //   fault_bench drain N WARMUP REPS  WARMUP faults drained first, then REPS times: N pre-queued,
 //                                    drained and answered
 //   fault_bench rtt ITERS WARMUP     trigger -> delivered -> answered, one fault at a time
+//   fault_bench drain-uring N WARMUP REPS, rtt-uring ITERS WARMUP
+//                                    the same, and the same JSON, with the io_uring consumer
 //   fault_bench pipe N               a producer process triggers N faults while we consume
 //   fault_bench mem N CHUNK          N faults in chunks of CHUNK (trigger chunk, drain it): RSS
 //   fault_bench produce FD DEVID N   the producer: N TRIGGER_IOPF ioctls on the inherited iommufd FD
 //   fault_bench calib REPS           no kernel: the per-record loop alone, to compare host and guest
 //
 // The consumer loop is: poll(POLLIN) on the fault fd, read() into one 1024-record buffer until the
-// kernel has nothing left, and after every read answer all its groups with one write(). Every mode
-// prints one JSON object on stdout. Timestamps are CLOCK_MONOTONIC nanoseconds, the clock Node's
-// process.hrtime uses, so the Node side can compare them with its own.
+// kernel has nothing left, and after every read answer all its groups with one write(); the uring
+// modes do the same through io_uring (UringConsumer). Every mode prints one JSON object on stdout.
+// Timestamps are CLOCK_MONOTONIC nanoseconds, the clock Node's process.hrtime uses, so the Node
+// side can compare them with its own.
 //
 // Build: g++ -O2 -std=c++17 -I native bench/c/fault_bench.cc -o bench/build/fault_bench
 #include "uapi.h"  // first: it refuses to follow <linux/iommufd.h>
+#include "uring.h"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -163,6 +167,130 @@ class Consumer {
   std::vector<iommu_hwpt_page_response> responses_;
 };
 
+// The io_uring consumer: the same work as Consumer, with the read, write and poll as SQEs and at
+// most one io_uring_enter per batch (answers and the next read go in together).
+//
+// The fault fd has only .read/.write (no read_iter, no FMODE_NOWAIT), and its read returns 0, not
+// -EAGAIN, on an empty queue. io_uring runs such a file's read inline only if the fd is O_NONBLOCK
+// (else loop_rw_iter refuses IOCB_NOWAIT and every read and write goes to an io-wq worker: rtt
+// ~50x poll's); O_NONBLOCK leaves the fd's own read() as it is (it never blocks), but an io_uring
+// READ of an empty queue then completes with 0 instead of arming io_uring's internal poll. So the
+// wait is an explicit POLL_ADD linked to a READ, queued only after a READ found the queue empty:
+// in these benchmarks the faults are there before we look, so the poll is skipped (Consumer's
+// poll() returns at once there; a linked POLL_ADD on every call measured slower in rtt).
+class UringConsumer {
+ public:
+  explicit UringConsumer(int fd) : records_(kBufferRecords), responses_(kBufferRecords) {
+    // First: a fixed file keeps the nowait-ness its fd had when it was registered.
+    int flags = fcntl(fd, F_GETFL);
+    if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) Die("fcntl O_NONBLOCK");
+    // DEFER_TASKRUN: the poll's wakeup is handled when we wait, not in the middle of a trigger.
+    int rc = ring_.Init(8, IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN);
+    if (rc == 0) rc = ring_.RegisterFiles(&fd, 1);  // the fault fd is fixed file 0
+    if (rc == 0) rc = ring_.RegisterRing();
+    if (rc < 0) {
+      errno = -rc;
+      Die("io_uring setup");
+    }
+  }
+
+  // As Consumer::PollAndDrain (no timeout: the uring modes do not need one).
+  size_t PollAndDrain(uint64_t* delivered_at = nullptr) {
+    QueueRead();
+    Wait();
+    if (read_res_ == 0) {  // nothing queued yet: wait for POLLIN, then read
+      QueuePoll();
+      QueueRead();
+      Wait();
+    }
+    size_t answered = 0;
+    while (read_res_ > 0) {
+      if (delivered_at && answered == 0) *delivered_at = Now();
+      size_t count = size_t(read_res_) / sizeof(iommu_hwpt_pgfault), groups = 0;
+      for (size_t i = 0; i < count; i++) {
+        const iommu_hwpt_pgfault& f = records_[i];
+        if (!(f.flags & IOMMU_PGFAULT_FLAGS_LAST_PAGE)) continue;  // answer a group by its last record
+        responses_[groups].cookie = f.cookie;
+        responses_[groups].code = IOMMUFD_PAGE_RESP_SUCCESS;
+        groups++;
+      }
+      QueueWrite(groups);
+      QueueRead();  // until it finds the queue empty, as Consumer reads until 0
+      Wait();
+      answered += groups;
+    }
+    return answered;
+  }
+
+ private:
+  static constexpr size_t kBufferRecords = 1024;
+  enum : __u64 { kPoll = 1, kRead, kWrite };
+
+  io_uring_sqe* Sqe(__u8 opcode, __u64 tag) {
+    io_uring_sqe* sqe = ring_.Sqe();
+    if (!sqe) {
+      errno = EBUSY;
+      Die("io_uring SQ full");
+    }
+    sqe->opcode = opcode;
+    sqe->fd = 0;  // fixed file 0
+    sqe->flags = IOSQE_FIXED_FILE;
+    sqe->user_data = tag;
+    return sqe;
+  }
+
+  void QueuePoll() {
+    io_uring_sqe* sqe = Sqe(IORING_OP_POLL_ADD, kPoll);
+    sqe->poll32_events = POLLIN;
+    sqe->flags |= IOSQE_IO_LINK | IOSQE_CQE_SKIP_SUCCESS;  // the READ's CQE is the one that matters
+  }
+
+  void QueueRead() {
+    io_uring_sqe* sqe = Sqe(IORING_OP_READ, kRead);
+    sqe->addr = reinterpret_cast<__u64>(records_.data());
+    sqe->len = __u32(records_.size() * sizeof(iommu_hwpt_pgfault));
+    reading_ = true;
+  }
+
+  void QueueWrite(size_t groups) {
+    io_uring_sqe* sqe = Sqe(IORING_OP_WRITE, kWrite);
+    sqe->addr = reinterpret_cast<__u64>(responses_.data());
+    sqe->len = write_len_ = __u32(groups * sizeof(iommu_hwpt_page_response));
+    writing_ = true;
+  }
+
+  // Submits what is queued and reaps completions until the read and write in flight are done.
+  void Wait() {
+    while (reading_ || writing_) {
+      int rc = ring_.Enter(1);
+      if (rc < 0) {
+        errno = -rc;
+        Die("io_uring_enter");
+      }
+      for (io_uring_cqe* cqe; (cqe = ring_.Peek()); ring_.Pop()) {
+        errno = cqe->res < 0 ? -cqe->res : EIO;
+        if (cqe->user_data == kRead) {
+          if (cqe->res < 0) Die("io_uring read");
+          read_res_ = cqe->res;
+          reading_ = false;
+        } else if (cqe->user_data == kWrite) {
+          if (cqe->res != int(write_len_)) Die("io_uring write (response refused)");
+          writing_ = false;
+        } else {  // only a failed POLL_ADD posts a CQE (its READ is cancelled with it)
+          Die("io_uring poll");
+        }
+      }
+    }
+  }
+
+  uring::Ring ring_;
+  bool reading_ = false, writing_ = false;
+  int read_res_ = 0;
+  __u32 write_len_ = 0;
+  std::vector<iommu_hwpt_pgfault> records_;
+  std::vector<iommu_hwpt_page_response> responses_;
+};
+
 long RssKiB() {
   FILE* f = fopen("/proc/self/statm", "r");
   long pages = 0, rss = 0;
@@ -174,7 +302,8 @@ long RssKiB() {
 size_t Arg(char** argv, int i) { return size_t(strtoull(argv[i], nullptr, 0)); }
 
 // Triggers n faults, then drains them: the nanoseconds from the first poll to the last answer.
-uint64_t DrainOnce(const Rig& r, Consumer& c, size_t n, size_t* answered) {
+template <typename C>
+uint64_t DrainOnce(const Rig& r, C& c, size_t n, size_t* answered) {
   for (size_t i = 0; i < n; i++) Trigger(r.iommufd, r.dev_id, __u32(i));
   uint64_t t0 = Now();
   *answered = 0;
@@ -183,9 +312,10 @@ uint64_t DrainOnce(const Rig& r, Consumer& c, size_t n, size_t* answered) {
 }
 
 // A first drain of `warmup` faults, then `reps` measured ones, as the Node side does.
+template <typename C>
 int Drain(size_t n, size_t warmup, size_t reps) {
   Rig r = Setup();
-  Consumer c(r.fault_fd);
+  C c(r.fault_fd);
   size_t answered = 0;
   uint64_t cold = warmup ? DrainOnce(r, c, warmup, &answered) : 0;
   std::vector<uint64_t> ns;
@@ -201,9 +331,10 @@ int Drain(size_t n, size_t warmup, size_t reps) {
   return all ? 0 : 1;
 }
 
+template <typename C>
 int Rtt(size_t iters, size_t warmup) {
   Rig r = Setup();
-  Consumer c(r.fault_fd);
+  C c(r.fault_fd);
   std::vector<uint64_t> trigger, deliver, total;
   for (size_t i = 0; i < warmup + iters; i++) {
     uint64_t t0 = Now(), t1 = 0;
@@ -346,13 +477,16 @@ int Calib(size_t reps) {
 
 int main(int argc, char** argv) {
   std::string mode = argc > 1 ? argv[1] : "";
-  if (mode == "drain" && argc == 5) return Drain(Arg(argv, 2), Arg(argv, 3), Arg(argv, 4));
-  if (mode == "rtt" && argc == 4) return Rtt(Arg(argv, 2), Arg(argv, 3));
+  if (mode == "drain" && argc == 5) return Drain<Consumer>(Arg(argv, 2), Arg(argv, 3), Arg(argv, 4));
+  if (mode == "rtt" && argc == 4) return Rtt<Consumer>(Arg(argv, 2), Arg(argv, 3));
+  if (mode == "drain-uring" && argc == 5) return Drain<UringConsumer>(Arg(argv, 2), Arg(argv, 3), Arg(argv, 4));
+  if (mode == "rtt-uring" && argc == 4) return Rtt<UringConsumer>(Arg(argv, 2), Arg(argv, 3));
   if (mode == "pipe" && argc == 3) return Pipe(Arg(argv, 2), "/proc/self/exe");
   if (mode == "mem" && argc == 4) return Mem(Arg(argv, 2), Arg(argv, 3));
   if (mode == "calib" && argc == 3) return Calib(Arg(argv, 2));
   if (mode == "produce" && argc == 5) return Produce(int(Arg(argv, 2)), __u32(Arg(argv, 3)), Arg(argv, 4));
   fprintf(stderr,
-          "usage: fault_bench drain N WARMUP REPS | rtt ITERS WARMUP | pipe N | mem N CHUNK | produce FD DEVID N | calib REPS\n");
+          "usage: fault_bench drain N WARMUP REPS | rtt ITERS WARMUP | drain-uring N WARMUP REPS | rtt-uring ITERS WARMUP"
+          " | pipe N | mem N CHUNK | produce FD DEVID N | calib REPS\n");
   return 2;
 }
