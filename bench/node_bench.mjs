@@ -9,10 +9,14 @@
 //   node --expose-gc bench/node_bench.mjs drain-raw N WARMUP REPS | rtt-raw ITERS WARMUP   (the native
 //     pump alone, without FaultQueue: what the API layer costs on top of it)
 //   node --expose-gc bench/node_bench.mjs grpid | calib REPS
+//   drain-view|drain-serve|drain-worker N WARMUP REPS, rtt-view|rtt-serve|rtt-worker|rtt-worker-busy
+//     ITERS WARMUP, pipe-view|pipe-worker N PRODUCER, mem-view|mem-worker N CHUNK: the fast paths
+//     (bench/node_fast.mjs)
 //
 // Prints one JSON object on stdout, with the same fields as fault_bench.
 import { spawn } from 'node:child_process';
 import { pathToFileURL } from 'node:url';
+import { fastModes } from './node_fast.mjs';
 
 // The package snapshot bench/prepare.mjs built (IOMMUFD_BENCH_PKG picks another, for A/B runs).
 const pkg = pathToFileURL(`${process.env.IOMMUFD_BENCH_PKG ?? new URL('build/pkg', import.meta.url).pathname}/`);
@@ -22,6 +26,7 @@ const { binding } = await import(new URL('dist/esm/binding.js', pkg).href);
 const { checkFaultQueueOptions } = await import(new URL('dist/esm/fault_queue_options.js', pkg).href);
 
 const now = () => process.hrtime.bigint(); // CLOCK_MONOTONIC ns, as fault_bench's Now()
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /** The guest suite's paging setup: IOAS, mock device, fault queue, paging HWPT, device moved onto it. */
 function setup() {
@@ -119,10 +124,33 @@ async function rtt(iters, warmup) {
   return { mode: 'rtt', iters, triggerNs, deliverNs, totalNs };
 }
 
+// How a mode's consumer handles `n` faults: the async iterator (respond() each), the batch view
+// on the event loop, or the serve loop in a worker. Returns {handle(n), stats(), stop()}.
+async function consumer(queue, how) {
+  if (how === 'view') {
+    const until = fast.viewHandler(queue);
+    return { handle: (n) => until(n), stats: () => queue.stats, stop: async () => queue.setBatchHandler(null) };
+  }
+  if (how === 'worker') {
+    const server = await queue.serveInWorker(fast.handlerModule);
+    let expected = 0; // the faults may be answered before handle() is called: count from the start
+    return {
+      handle: async (n) => {
+        expected += n;
+        while (server.stats.answered < expected) await sleep(1);
+      },
+      stats: () => server.stats,
+      stop: () => server.stop(),
+    };
+  }
+  return { handle: (n) => handle(queue, n), stats: () => queue.stats, stop: async () => {} };
+}
+
 // The producer is fault_bench in `produce` mode with the iommufd as its fd 3, exactly as the C
 // side starts it (fork, dup2 to 3, exec).
-async function pipe(n, producer) {
+async function pipe(n, producer, how = 'iter') {
   const { iommufd, dev, queue } = setup();
+  const c = await consumer(queue, how);
   const spawned = now();
   const child = spawn(producer, ['produce', '3', String(dev.deviceId), String(n)], {
     stdio: ['ignore', 'pipe', 'inherit', iommufd.fd],
@@ -131,10 +159,11 @@ async function pipe(n, producer) {
   child.stdout.setEncoding('utf8').on('data', (s) => { out += s; });
   const exited = new Promise((resolve) => child.on('close', (code) => resolve(code)));
   const failed = exited.then((code) => new Promise((resolve) => setTimeout(() => resolve(code), 2000)));
-  const result = await Promise.race([handle(queue, n).then(() => 'done'), failed]);
+  const result = await Promise.race([c.handle(n).then(() => 'done'), failed]);
   const done = now();
   const code = await exited;
-  const answered = queue.stats.answered;
+  const answered = c.stats().answered;
+  await c.stop();
   await iommufd.close();
   if (result !== 'done') throw new Error(`producer exited with ${code} after ${answered} of ${n} faults were answered`);
   return { mode: 'pipe', n, answered, spawnedNs: Number(spawned), doneNs: Number(done), producer: JSON.parse(out) };
@@ -273,6 +302,13 @@ async function calib(reps) {
   let onBatch;
   binding.FaultPump = class {
     setCallbacks(batch) { onBatch = batch; }
+    setAnswers(bytes, slots) { this.slots = slots; }
+    // Takes every answer, counting them where the native pump does (the control block).
+    writeAnswers() {
+      new Float64Array(this.slots.buffer)[binding.pumpControl.answered] += this.slots[binding.pumpControl.answers];
+      this.slots[binding.pumpControl.answers] = 0;
+      return undefined;
+    }
     start() {}
     ref() {}
     stop() {}
@@ -314,11 +350,12 @@ function memory() {
 
 // N faults in chunks: trigger CHUNK (kept in the kernel), handle them, repeat. Memory is measured
 // after a full GC, before any fault, after a warm-up chunk and every 10% of the way.
-async function mem(n, chunk) {
+async function mem(n, chunk, how = 'iter') {
   const { iommufd, dev, queue } = setup();
+  const c = await consumer(queue, how);
   const cold = memory();
   dev.triggerIopf(fault, chunk);
-  await handle(queue, chunk);
+  await c.handle(chunk);
   const before = memory();
   const samples = [{ faults: 0, ...before }];
   const t0 = now();
@@ -326,19 +363,27 @@ async function mem(n, chunk) {
   for (let done = 0; done < n;) {
     const k = Math.min(chunk, n - done);
     dev.triggerIopf({ ...fault, groupId: done }, k);
-    await handle(queue, k);
+    await c.handle(k);
     done += k;
     if (done % every === 0 || done === n) samples.push({ faults: done, ...memory() });
   }
   const t1 = now();
   const after = samples.at(-1);
-  const { answered, pending, backlog } = queue.stats;
+  const { answered } = c.stats();
+  const { pending, backlog } = queue.stats;
+  await c.stop();
   await iommufd.close();
-  return { mode: 'mem', n, answered: answered - chunk, pending, backlog, ns: Number(t1 - t0), cold, before, after, samples };
+  return { mode: 'mem', how, n, answered: answered - chunk, pending, backlog, ns: Number(t1 - t0), cold, before, after, samples };
 }
 
+const fast = fastModes({ pkg, setup, fault, now });
 const [mode, a, b, c] = process.argv.slice(2);
 const modes = {
+  ...fast,
+  'pipe-view': () => pipe(Number(a), b, 'view'),
+  'pipe-worker': () => pipe(Number(a), b, 'worker'),
+  'mem-view': () => mem(Number(a), Number(b), 'view'),
+  'mem-worker': () => mem(Number(a), Number(b), 'worker'),
   drain: () => drain(Number(a), Number(b ?? 0), Number(c ?? 1)),
   'drain-batch': () => drain(Number(a), Number(b ?? 0), Number(c ?? 1), handleBatches),
   rtt: () => rtt(Number(a), Number(b)),
@@ -353,4 +398,4 @@ if (!modes[mode]) {
   console.error('usage: node --expose-gc bench/node_bench.mjs drain N WARMUP REPS | rtt ITERS WARMUP | pipe N PRODUCER | mem N CHUNK');
   process.exit(2);
 }
-console.log(JSON.stringify(await modes[mode]()));
+console.log(JSON.stringify(await modes[mode](a, b, c)));
