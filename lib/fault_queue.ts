@@ -5,10 +5,9 @@
 // callback returns) are written by the pump right after it, in one write(2); answers made later
 // go back in one write per turn of the event loop. serve() and serveInWorker() (serve.ts) drive
 // the same pump from a blocking loop instead.
-import { AnswerBuffer, CONTROL } from './answers.js';
+import { AnswerBuffer, answerRest, CONTROL, Flights } from './answers.js';
 import { binding, type NativeFaultPump } from './binding.js';
 import { closedError, ErrorCodes, IommufdError, responseError } from './errors.js';
-import { encodeResponse, FAULT_RESPONSE_SIZE, forEachFaultGroup, PAGE_RESP_INVALID } from './fault.js';
 import { FaultBatch } from './fault_batch.js';
 import { FaultGroup } from './fault_group.js';
 import type { CheckedOptions } from './fault_queue_options.js';
@@ -44,63 +43,10 @@ interface Waiter {
   reject: (e: unknown) => void;
 }
 
-interface Flight {
-  resolve: () => void;
-  reject: (e: Error) => void;
-  promise: Promise<void>;
-  /** Its index in the answer buffer's current write. */
-  index: number;
-}
-
 /** A synchronous handler of each batch the pump reads; see FaultQueue.setBatchHandler. */
 export type BatchHandler = (batch: FaultBatch) => void;
 
 const ignore = () => {};
-
-/**
- * Rejects an answer's promise, first giving it a handler so that an ignored promise never becomes
- * an unhandled rejection. Done here, on the rare failure, rather than with a .catch() per answer:
- * that was a second promise and a closure for every fault.
- */
-function refuse(flight: Flight, error: Error): void {
-  flight.promise.catch(ignore);
-  flight.reject(error);
-}
-
-/**
- * Answers INVALID every group in `pending` and every group the kernel still has queued, then closes
- * the pump: the end of every queue, closed or abandoned. `pending` maps cookie to generation.
- * Answers waiting in the answer buffer are written first.
- */
-function answerRest(pump: NativeFaultPump, pending: Map<number, number>): { stale: number; accepted: number; refused: number } {
-  let stale = 0;
-  try {
-    pump.stop();
-    pump.writeAnswers();
-    pump.setCallbacks(collect, ignore);
-    pump.read();
-    const n = pending.size;
-    if (n === 0) return { stale, accepted: 0, refused: 0 };
-    const bytes = new Uint8Array(n * FAULT_RESPONSE_SIZE);
-    const view = new DataView(bytes.buffer);
-    let k = 0;
-    for (const cookie of pending.keys()) encodeResponse(view, k++ * FAULT_RESPONSE_SIZE, cookie, PAGE_RESP_INVALID);
-    pending.clear();
-    const failed = pump.write(bytes);
-    const refused = failed ? failed.length / 2 : 0;
-    return { stale, accepted: n - refused, refused };
-  } finally {
-    pump.close();
-  }
-  function collect(batch: Uint8Array, byteLength: number) {
-    const view = new DataView(batch.buffer, batch.byteOffset, byteLength);
-    forEachFaultGroup(view, byteLength, (offset) => {
-      const cookie = view.getUint32(offset + 36, true);
-      if (pending.has(cookie)) stale++;
-      pending.set(cookie, 0);
-    });
-  }
-}
 
 // A queue dropped without close() is closed when it is garbage-collected, with a warning, as Node
 // does for a FileHandle: its groups are answered INVALID and its fault fd closed. A queue that a
@@ -138,7 +84,7 @@ export class FaultQueue implements AsyncIterable<FaultGroup> {
   #pending = new Map<number, number>();
   #generation = 0;
   // respond()'s promises waiting for the write of their answer.
-  #flights: Flight[] = [];
+  #flights = new Flights();
   #flushScheduled = false;
   #high: number;
   #low: number;
@@ -470,16 +416,8 @@ export class FaultQueue implements AsyncIterable<FaultGroup> {
     }
     this.#pending.delete(cookie);
     const index = this.#answers.add(cookie, code);
-    let promise: Promise<void> | undefined;
-    if (wantPromise) {
-      const f: Flight = { resolve: ignore, reject: ignore, promise: undefined as unknown as Promise<void>, index };
-      f.promise = promise = new Promise<void>((resolve, reject) => {
-        f.resolve = resolve;
-        f.reject = reject;
-      });
-      this.#flights.push(f);
-      this.#answers.slots[CONTROL.notify] = 1;
-    }
+    const promise = wantPromise ? this.#flights.add(index) : undefined;
+    if (promise) this.#answers.slots[CONTROL.notify] = 1;
     // Inside the pump's callback the pump writes it when the callback returns; the flush is for
     // answers made later (it finds nothing to do otherwise).
     if (!this.#flushScheduled) {
@@ -498,9 +436,7 @@ export class FaultQueue implements AsyncIterable<FaultGroup> {
       failed = this.#pump.writeAnswers();
     } catch (e) {
       this.#answers.slots[CONTROL.answers] = 0;
-      const flights = this.#flights;
-      this.#flights = [];
-      for (const f of flights) refuse(f, e as Error);
+      this.#flights.failAll(e as Error);
       this.#stats.refused += n;
       return;
     }
@@ -509,20 +445,7 @@ export class FaultQueue implements AsyncIterable<FaultGroup> {
 
   // The outcome of one write of the answer buffer, for the respond() promises waiting on it.
   #settle(failed: Int32Array | undefined): void {
-    const flights = this.#flights;
-    if (flights.length === 0) return;
-    this.#flights = [];
-    if (!failed) {
-      for (const f of flights) f.resolve();
-      return;
-    }
-    const refused = new Map<number, number>();
-    for (let k = 0; k < failed.length; k += 2) refused.set(failed[k], failed[k + 1]);
-    for (const f of flights) {
-      const errno = refused.get(f.index);
-      if (errno === undefined) f.resolve();
-      else refuse(f, responseError(errno, this.#answers.cookie(f.index)));
-    }
+    this.#flights.settle(failed, (index, errno) => responseError(errno, this.#answers.cookie(index)));
   }
 
   /**

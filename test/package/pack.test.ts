@@ -25,6 +25,7 @@ describe('npm pack', () => {
     for (const f of [
       'dist/esm/index.js', 'dist/esm/index.d.ts', 'dist/esm/testing.js', 'dist/esm/testing.d.ts', 'dist/esm/native.cjs',
       'dist/cjs/index.js', 'dist/cjs/index.d.ts', 'dist/cjs/testing.js', 'dist/cjs/package.json',
+      'dist/esm/serve_worker.mjs', 'dist/esm/serve_worker_path.cjs', 'dist/cjs/serve_worker.mjs', 'dist/cjs/serve_worker_path.cjs',
       'prebuilds/linux-x64/iommufd.node', 'prebuilds/linux-arm64/iommufd.node', 'binding.gyp', 'native/uapi.h', 'native/fault_queue.cc',
       'scripts/rig.mjs', 'scripts/probe.mjs', 'schema/probe.schema.json', 'scripts/build-kernel.sh', 'scripts/guest/init', 'scripts/kernel/iommufd.config', 'README.md', 'package.json',
     ]) expect(files).toContain(f);
