@@ -64,6 +64,7 @@ const scenarios = [
   { key: 'rttWorker', args: ['rtt-worker', RTT_ITERS, RTT_WARMUP], nodeOnly: true, compareTo: 'rtt', api: 'serveInWorker(), faults from another thread' },
   { key: 'rttWorkerBusy', args: ['rtt-worker-busy', RTT_ITERS, RTT_WARMUP], nodeOnly: true, compareTo: 'rtt', api: 'same, main thread blocked 20 ms in 50' },
   { key: 'rttUring', args: ['rtt-uring', RTT_ITERS, RTT_WARMUP], cOnly: true, compareTo: 'rtt', api: 'C with io_uring' },
+  { key: 'rttThread', args: ['rtt-thread', RTT_ITERS, RTT_WARMUP], cOnly: true, compareTo: 'rtt', api: 'C, consumer on another thread' },
   { key: 'pipe', args: ['pipe', N_PIPE], pin: true, api: 'for await + respond()' },
   { key: 'pipeView', args: ['pipe-view', N_PIPE], pin: true, nodeOnly: true, compareTo: 'pipe', api: 'batch view (setBatchHandler)' },
   { key: 'pipeWorker', args: ['pipe-worker', N_PIPE], nodeOnly: true, compareTo: 'pipe', api: 'serveInWorker() (not pinned: 3 threads)' },
@@ -94,7 +95,8 @@ const pinned = (pin, argv) => (pin ? ['taskset', ['-c', '0', ...argv]] : [argv[0
 const pinEnv = { FAULT_BENCH_PRODUCER_CPU: '1' };
 const runC = (args, pin = false) => run(...pinned(pin, [cBin, ...args]), pin ? pinEnv : {});
 const runNode = (variant, args, pin = false) => {
-  const extra = args[0].startsWith('pipe') ? [cBin] : [];
+  // Node's pipelined modes first drain a warm-up in the same process (the JIT), then take the producer.
+  const extra = args[0].startsWith('pipe') ? [DRAIN_WARMUP, cBin] : [];
   return run(...pinned(pin, [process.execPath, '--expose-gc', join(here, 'node_bench.mjs'), ...args, ...extra]),
     { IOMMUFD_BENCH_PKG: variant.pkg, ...(pin ? pinEnv : {}) });
 };
@@ -178,6 +180,8 @@ for (const where of ['guest', 'host']) {
     cLoopNsPerRecord: median(c.c.map((r) => r.loopNsPerRecord)),
     jsLoopNsPerRecord: median(c.node.map((r) => r.loopNsPerRecord)),
     faultQueueNsPerFault: median(c.node.map((r) => r.queueNsPerFault)),
+    napiCallNs: median(c.node.map((r) => r.napiCallNs)),
+    hrtimeNs: median(c.node.map((r) => r.hrtimeNs)),
   };
 }
 if (calibSummary.host) {
@@ -243,6 +247,11 @@ target('drain100kFastest', best(['drain100kView', 'drain100kServe', 'drain100kWo
 target('rttP50ForAwait', best(['rtt'], 'p50us', false), '<= 10');
 target('rttP50Fastest', best(['rttView', 'rttServe', 'rttWorker'], 'p50us', false), '<= 1.5');
 target('pipe100kFastest', best(['pipeView', 'pipeWorker'], 'faultsPerSec', true), '>= 0.9');
+// The worker's round trip against the same design in C (consumer thread woken by the kernel).
+if (summary.rttWorker?.[primary] && summary.rttThread?.c) {
+  const r = summary.rttWorker[primary].p50us / summary.rttThread.c.p50us;
+  targets.rttP50WorkerVsCThread = { ratio: r, scenario: 'rttWorker', api: 'serveInWorker() / C consumer thread, p50', target: '<= 1.5', met: r <= 1.5 };
+}
 if (summary.rttWorker?.[primary] && summary.rttWorkerBusy?.[primary]) {
   const r = summary.rttWorkerBusy[primary].p99us / summary.rttWorker[primary].p99us;
   targets.rttWorkerBusyP99 = { ratio: r, scenario: 'rttWorkerBusy', api: 'serveInWorker(), busy/idle p99', target: '<= 2', met: r <= 2 };
@@ -272,8 +281,8 @@ const rowsOf = (keys, name, key, unit, extra = '') => {
 rowsOf(['drain10k', 'drain10kView', 'drain10kServe', 'drain10kWorker'], `drain ${N_SMALL / 1000}k`, 'faultsPerSec', 'faults/s');
 rowsOf(['drain100k', 'drain100kBatches', 'drain100kView', 'drain100kServe', 'drain100kWorker', 'drain100kUring', 'drainRaw'], `drain ${N_LARGE / 1000}k`, 'faultsPerSec', 'faults/s');
 if (summary.drain10k) line(`  first ${DRAIN_WARMUP / 1000}k, fresh process, for await`, 'coldFaultsPerSec', 'faults/s', 'cold: before the warm-up')('drain10k');
-rowsOf(['rtt', 'rttView', 'rttServe', 'rttWorker', 'rttWorkerBusy', 'rttUring', 'rttRaw'], 'round trip p50', 'p50us', 'us');
-rowsOf(['rtt', 'rttView', 'rttServe', 'rttWorker', 'rttWorkerBusy', 'rttUring'], 'round trip p99', 'p99us', 'us');
+rowsOf(['rtt', 'rttView', 'rttServe', 'rttWorker', 'rttWorkerBusy', 'rttUring', 'rttThread', 'rttRaw'], 'round trip p50', 'p50us', 'us');
+rowsOf(['rtt', 'rttView', 'rttServe', 'rttWorker', 'rttWorkerBusy', 'rttUring', 'rttThread'], 'round trip p99', 'p99us', 'us');
 rowsOf(['rtt', 'rttView', 'rttServe', 'rttWorker', 'rttWorkerBusy'], 'from queued p50', 'queuedP50us', 'us', 'trigger call left out');
 rowsOf(['rtt', 'rttView', 'rttServe', 'rttWorker', 'rttWorkerBusy'], 'from queued p99', 'queuedP99us', 'us');
 if (summary.rtt) {
@@ -313,6 +322,10 @@ if (calibSummary.guest) {
   console.log(`  C per-record loop        ${both('cLoopNsPerRecord', 2)}`);
   console.log(`  same loop in JS          ${both('jsLoopNsPerRecord', 2)}`);
   console.log(`  FaultQueue path, stubbed ${both('faultQueueNsPerFault', 0)} per fault`);
+  if (g.napiCallNs !== undefined) {
+    console.log(`  one JS -> addon call     ${both('napiCallNs', 0)}`);
+    console.log(`  process.hrtime.bigint()  ${both('hrtimeNs', 0)}`);
+  }
 }
 console.log('\ntargets:');
 for (const [k, t] of Object.entries(targets)) {

@@ -4,13 +4,13 @@
 //
 //   node --expose-gc bench/node_bench.mjs drain N WARMUP REPS
 //   node --expose-gc bench/node_bench.mjs rtt ITERS WARMUP
-//   node --expose-gc bench/node_bench.mjs pipe N PRODUCER      PRODUCER: the fault_bench binary
+//   node --expose-gc bench/node_bench.mjs pipe N WARMUP PRODUCER      PRODUCER: the fault_bench binary
 //   node --expose-gc bench/node_bench.mjs mem N CHUNK
 //   node --expose-gc bench/node_bench.mjs drain-raw N WARMUP REPS | rtt-raw ITERS WARMUP   (the native
 //     pump alone, without FaultQueue: what the API layer costs on top of it)
 //   node --expose-gc bench/node_bench.mjs grpid | calib REPS
 //   drain-view|drain-serve|drain-worker N WARMUP REPS, rtt-view|rtt-serve|rtt-worker|rtt-worker-busy
-//     ITERS WARMUP, pipe-view|pipe-worker N PRODUCER, mem-view|mem-worker N CHUNK: the fast paths
+//     ITERS WARMUP, pipe-view|pipe-worker N WARMUP PRODUCER, mem-view|mem-worker N CHUNK: the fast paths
 //     (bench/node_fast.mjs)
 //
 // Prints one JSON object on stdout, with the same fields as fault_bench.
@@ -148,9 +148,13 @@ async function consumer(queue, how) {
 
 // The producer is fault_bench in `produce` mode with the iommufd as its fd 3, exactly as the C
 // side starts it (fork, dup2 to 3, exec).
-async function pipe(n, producer, how = 'iter') {
+async function pipe(n, warmup, producer, how = 'iter') {
   const { iommufd, dev, queue } = setup();
   const c = await consumer(queue, how);
+  // A fault handler is a long-running process: warm the JIT up first, as the drain modes do.
+  dev.triggerIopf(fault, warmup);
+  await c.handle(warmup);
+  const base = c.stats().answered;
   const spawned = now();
   const child = spawn(producer, ['produce', '3', String(dev.deviceId), String(n)], {
     stdio: ['ignore', 'pipe', 'inherit', iommufd.fd],
@@ -162,7 +166,7 @@ async function pipe(n, producer, how = 'iter') {
   const result = await Promise.race([c.handle(n).then(() => 'done'), failed]);
   const done = now();
   const code = await exited;
-  const answered = c.stats().answered;
+  const answered = c.stats().answered - base;
   await c.stop();
   await iommufd.close();
   if (result !== 'done') throw new Error(`producer exited with ${code} after ${answered} of ${n} faults were answered`);
@@ -299,6 +303,24 @@ async function calib(reps) {
   for (let i = 0; i < reps; i++) sink += loop();
   const loopNsPerRecord = Number(now() - t0) / (reps * RECORDS);
 
+  // The fixed costs under a JS handler's round trip: one call from JS into the addon (a pump's
+  // writeAnswers() with nothing to write: no syscall) and one process.hrtime.bigint().
+  const efd = binding.eventfd();
+  const probe = new binding.FaultPump(efd, 1, true);
+  probe.setAnswers(new Uint8Array(8), new Int32Array(binding.pumpControl.bytes / 4));
+  const calls = reps * 20;
+  for (let i = 0; i < calls; i++) probe.writeAnswers();
+  t0 = now();
+  for (let i = 0; i < calls; i++) probe.writeAnswers();
+  const napiCallNs = Number(now() - t0) / calls;
+  probe.close();
+  binding.close(efd);
+  let clock = 0n;
+  for (let i = 0; i < calls; i++) clock += process.hrtime.bigint();
+  t0 = now();
+  for (let i = 0; i < calls; i++) clock += process.hrtime.bigint();
+  const hrtimeNs = Number(now() - t0) / calls;
+
   let onBatch;
   binding.FaultPump = class {
     setCallbacks(batch) { onBatch = batch; }
@@ -338,7 +360,7 @@ async function calib(reps) {
   await run();
   const queueNsPerFault = Number(now() - t0) / (batches * RECORDS);
   if (queue.stats.answered !== 2 * batches * RECORDS) throw new Error(`calib: ${queue.stats.answered} answered`);
-  return { mode: 'calib', reps, loopNsPerRecord, queueNsPerFault, sink };
+  return { mode: 'calib', reps, loopNsPerRecord, queueNsPerFault, napiCallNs, hrtimeNs, sink: sink + Number(clock & 1n) };
 }
 
 function memory() {
@@ -380,14 +402,14 @@ const fast = fastModes({ pkg, setup, fault, now });
 const [mode, a, b, c] = process.argv.slice(2);
 const modes = {
   ...fast,
-  'pipe-view': () => pipe(Number(a), b, 'view'),
-  'pipe-worker': () => pipe(Number(a), b, 'worker'),
+  'pipe-view': () => pipe(Number(a), Number(b), c, 'view'),
+  'pipe-worker': () => pipe(Number(a), Number(b), c, 'worker'),
   'mem-view': () => mem(Number(a), Number(b), 'view'),
   'mem-worker': () => mem(Number(a), Number(b), 'worker'),
   drain: () => drain(Number(a), Number(b ?? 0), Number(c ?? 1)),
   'drain-batch': () => drain(Number(a), Number(b ?? 0), Number(c ?? 1), handleBatches),
   rtt: () => rtt(Number(a), Number(b)),
-  pipe: () => pipe(Number(a), b),
+  pipe: () => pipe(Number(a), Number(b), c),
   mem: () => mem(Number(a), Number(b)),
   grpid: () => grpid(),
   calib: () => calib(Number(a ?? 2000)),
@@ -395,7 +417,7 @@ const modes = {
   'rtt-raw': () => rttRaw(Number(a), Number(b)),
 };
 if (!modes[mode]) {
-  console.error('usage: node --expose-gc bench/node_bench.mjs drain N WARMUP REPS | rtt ITERS WARMUP | pipe N PRODUCER | mem N CHUNK');
+  console.error('usage: node --expose-gc bench/node_bench.mjs drain N WARMUP REPS | rtt ITERS WARMUP | pipe N WARMUP PRODUCER | mem N CHUNK');
   process.exit(2);
 }
 console.log(JSON.stringify(await modes[mode](a, b, c)));

@@ -21,7 +21,7 @@ const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 export function buildC(out = join(root, 'bench/build/fault_bench')) {
   mkdirSync(dirname(out), { recursive: true });
   execFileSync('g++', ['-O2', '-std=c++17', '-Wall', '-Wextra', '-I', join(root, 'native'),
-    join(root, 'bench/c/fault_bench.cc'), '-o', out], { stdio: 'inherit' });
+    '-pthread', join(root, 'bench/c/fault_bench.cc'), '-o', out], { stdio: 'inherit' });
   return out;
 }
 

@@ -4,3 +4,10 @@
 export default function answerEach(batch) {
   for (let g = 0, n = batch.groupCount; g < n; g++) batch.answer(g);
 }
+
+/** answerEach behind a gate: while data.gate[0] is 1 the handler waits, so that the main thread
+ *  can queue a whole drain in the kernel before the loop answers it. */
+export function gated(batch, data) {
+  while (Atomics.load(data.gate, 0) === 1);
+  answerEach(batch);
+}

@@ -4,6 +4,7 @@
 //   fault_bench drain N WARMUP REPS  WARMUP faults drained first, then REPS times: N pre-queued,
 //                                    drained and answered
 //   fault_bench rtt ITERS WARMUP     trigger -> delivered -> answered, one fault at a time
+//   fault_bench rtt-thread ITERS WARMUP  the same, the consumer on a thread of its own
 //   fault_bench drain-uring N WARMUP REPS, rtt-uring ITERS WARMUP
 //                                    the same, and the same JSON, with the io_uring consumer
 //   fault_bench pipe N               a producer process triggers N faults while we consume
@@ -17,7 +18,7 @@
 // Timestamps are CLOCK_MONOTONIC nanoseconds, the clock Node's process.hrtime uses, so the Node
 // side can compare them with its own.
 //
-// Build: g++ -O2 -std=c++17 -I native bench/c/fault_bench.cc -o bench/build/fault_bench
+// Build: g++ -O2 -std=c++17 -pthread -I native bench/c/fault_bench.cc -o bench/build/fault_bench
 #include "uapi.h"  // first: it refuses to follow <linux/iommufd.h>
 #include "uring.h"
 
@@ -30,12 +31,14 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <thread>
 #include <vector>
 
 using namespace iommufd::uapi;
@@ -331,6 +334,20 @@ int Drain(size_t n, size_t warmup, size_t reps) {
   return all ? 0 : 1;
 }
 
+void PrintRtt(size_t iters, const std::vector<uint64_t>& trigger, const std::vector<uint64_t>& deliver,
+              const std::vector<uint64_t>& total) {
+  auto list = [](const char* name, const std::vector<uint64_t>& v) {
+    printf(",\"%s\":[", name);
+    for (size_t i = 0; i < v.size(); i++) printf("%s%llu", i ? "," : "", (unsigned long long)v[i]);
+    printf("]");
+  };
+  printf("{\"mode\":\"rtt\",\"iters\":%zu", iters);
+  list("triggerNs", trigger);
+  list("deliverNs", deliver);
+  list("totalNs", total);
+  printf("}\n");
+}
+
 template <typename C>
 int Rtt(size_t iters, size_t warmup) {
   Rig r = Setup();
@@ -351,16 +368,39 @@ int Rtt(size_t iters, size_t warmup) {
       total.push_back(t2 - t0);
     }
   }
-  auto list = [](const char* name, const std::vector<uint64_t>& v) {
-    printf(",\"%s\":[", name);
-    for (size_t i = 0; i < v.size(); i++) printf("%s%llu", i ? "," : "", (unsigned long long)v[i]);
-    printf("]");
-  };
-  printf("{\"mode\":\"rtt\",\"iters\":%zu", iters);
-  list("triggerNs", trigger);
-  list("deliverNs", deliver);
-  list("totalNs", total);
-  printf("}\n");
+  PrintRtt(iters, trigger, deliver, total);
+  return 0;
+}
+
+// The round trip with the consumer on a thread of its own, as serveInWorker() runs it: this thread
+// raises a fault and spins until the consumer thread, blocked in poll() until then, has written
+// the answer. The floor of any design that waits for faults on another thread.
+int RttThread(size_t iters, size_t warmup) {
+  Rig r = Setup();
+  std::atomic<uint32_t> writes{0};
+  std::atomic<bool> stop{false};
+  std::thread consumer([&] {
+    Consumer c(r.fault_fd);
+    while (!stop.load(std::memory_order_relaxed))
+      if (c.PollAndDrain(nullptr, 100) > 0) writes.fetch_add(1, std::memory_order_release);
+  });
+  std::vector<uint64_t> trigger, total;
+  for (size_t i = 0; i < warmup + iters; i++) {
+    uint32_t seen = writes.load(std::memory_order_acquire);
+    uint64_t t0 = Now();
+    Trigger(r.iommufd, r.dev_id, __u32(i));
+    uint64_t tq = Now();
+    while (writes.load(std::memory_order_acquire) == seen) {
+    }
+    uint64_t t2 = Now();
+    if (i >= warmup) {
+      trigger.push_back(tq - t0);
+      total.push_back(t2 - t0);
+    }
+  }
+  stop = true;
+  consumer.join();
+  PrintRtt(iters, trigger, total, total);
   return 0;
 }
 
@@ -481,6 +521,7 @@ int main(int argc, char** argv) {
   if (mode == "rtt" && argc == 4) return Rtt<Consumer>(Arg(argv, 2), Arg(argv, 3));
   if (mode == "drain-uring" && argc == 5) return Drain<UringConsumer>(Arg(argv, 2), Arg(argv, 3), Arg(argv, 4));
   if (mode == "rtt-uring" && argc == 4) return Rtt<UringConsumer>(Arg(argv, 2), Arg(argv, 3));
+  if (mode == "rtt-thread" && argc == 4) return RttThread(Arg(argv, 2), Arg(argv, 3));
   if (mode == "pipe" && argc == 3) return Pipe(Arg(argv, 2), "/proc/self/exe");
   if (mode == "mem" && argc == 4) return Mem(Arg(argv, 2), Arg(argv, 3));
   if (mode == "calib" && argc == 3) return Calib(Arg(argv, 2));
