@@ -117,6 +117,18 @@ Rig Setup() {
   return r;
 }
 
+// The handler's work: SUCCESS for every group, named by its last record. Returns the answers.
+size_t AnswerAll(const iommu_hwpt_pgfault* records, size_t count, iommu_hwpt_page_response* out) {
+  size_t groups = 0;
+  for (size_t i = 0; i < count; i++) {
+    if (!(records[i].flags & IOMMU_PGFAULT_FLAGS_LAST_PAGE)) continue;
+    out[groups].cookie = records[i].cookie;
+    out[groups].code = IOMMUFD_PAGE_RESP_SUCCESS;
+    groups++;
+  }
+  return groups;
+}
+
 // The consumer: poll + read + one write per read.
 class Consumer {
  public:
@@ -137,14 +149,7 @@ class Consumer {
       if (n < 0) Die("read");
       if (n == 0) break;
       if (delivered_at && answered == 0) *delivered_at = Now();
-      size_t count = size_t(n) / sizeof(iommu_hwpt_pgfault), groups = 0;
-      for (size_t i = 0; i < count; i++) {
-        const iommu_hwpt_pgfault& f = records_[i];
-        if (!(f.flags & IOMMU_PGFAULT_FLAGS_LAST_PAGE)) continue;  // answer a group by its last record
-        responses_[groups].cookie = f.cookie;
-        responses_[groups].code = IOMMUFD_PAGE_RESP_SUCCESS;
-        groups++;
-      }
+      size_t groups = AnswerAll(records_.data(), size_t(n) / sizeof(iommu_hwpt_pgfault), responses_.data());
       Write(groups);
       answered += groups;
     }
@@ -209,14 +214,7 @@ class UringConsumer {
     size_t answered = 0;
     while (read_res_ > 0) {
       if (delivered_at && answered == 0) *delivered_at = Now();
-      size_t count = size_t(read_res_) / sizeof(iommu_hwpt_pgfault), groups = 0;
-      for (size_t i = 0; i < count; i++) {
-        const iommu_hwpt_pgfault& f = records_[i];
-        if (!(f.flags & IOMMU_PGFAULT_FLAGS_LAST_PAGE)) continue;  // answer a group by its last record
-        responses_[groups].cookie = f.cookie;
-        responses_[groups].code = IOMMUFD_PAGE_RESP_SUCCESS;
-        groups++;
-      }
+      size_t groups = AnswerAll(records_.data(), size_t(read_res_) / sizeof(iommu_hwpt_pgfault), responses_.data());
       QueueWrite(groups);
       QueueRead();  // until it finds the queue empty, as Consumer reads until 0
       Wait();
