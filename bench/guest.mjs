@@ -200,8 +200,8 @@ if (!opt.only || opt.only.split(',').includes('mem')) {
   memory.c = await runC(['mem', N_MEM, MEM_CHUNK]);
   log(`mem c: RSS ${memory.c.rssBeforeKiB} -> ${memory.c.rssAfterKiB} KiB`);
   // Every variant through the async iterator; the primary one also through the fast paths.
-  const memRuns = [...variants.map((v) => [v.name, v, 'mem']), [`${variants[0].name}-view`, variants[0], 'mem-view'],
-    [`${variants[0].name}-worker`, variants[0], 'mem-worker']];
+  const memRuns = [...variants.map((v) => [v.name, v, 'mem']),
+    ...['view', 'serve', 'worker'].map((how) => [`${variants[0].name}-${how}`, variants[0], `mem-${how}`])];
   for (const [name, v, mode] of memRuns) {
     memory[name] = await runNode(v, [mode, N_MEM, MEM_CHUNK]);
     const m = memory[name];

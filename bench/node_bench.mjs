@@ -10,7 +10,7 @@
 //     pump alone, without FaultQueue: what the API layer costs on top of it)
 //   node --expose-gc bench/node_bench.mjs grpid | calib REPS
 //   drain-view|drain-serve|drain-worker N WARMUP REPS, rtt-view|rtt-serve|rtt-worker|rtt-worker-busy
-//     ITERS WARMUP, pipe-view|pipe-worker N WARMUP PRODUCER, mem-view|mem-worker N CHUNK: the fast paths
+//     ITERS WARMUP, pipe-view|pipe-worker N WARMUP PRODUCER, mem-view|mem-serve|mem-worker N CHUNK: the fast paths
 //     (bench/node_fast.mjs)
 //
 // Prints one JSON object on stdout, with the same fields as fault_bench.
@@ -125,7 +125,7 @@ async function rtt(iters, warmup) {
 }
 
 // How a mode's consumer handles `n` faults: the async iterator (respond() each), the batch view
-// on the event loop, or the serve loop in a worker. Returns {handle(n), stats(), stop()}.
+// on the event loop, serve() on this thread, or the serve loop in a worker. Returns {handle(n), stats(), stop()}.
 async function consumer(queue, how) {
   if (how === 'view') {
     const until = fast.viewHandler(queue);
@@ -141,6 +141,20 @@ async function consumer(queue, how) {
       },
       stats: () => server.stats,
       stop: () => server.stop(),
+    };
+  }
+  if (how === 'serve') {
+    return {
+      handle: async (n) => {
+        let handled = 0;
+        queue.serve((batch) => {
+          for (let g = 0, k = batch.groupCount; g < k; g++) batch.answer(g);
+          handled += batch.groupCount;
+          if (handled >= n) batch.stopServing();
+        });
+      },
+      stats: () => queue.stats,
+      stop: async () => {},
     };
   }
   return { handle: (n) => handle(queue, n), stats: () => queue.stats, stop: async () => {} };
@@ -406,6 +420,7 @@ const modes = {
   'pipe-worker': () => pipe(Number(a), Number(b), c, 'worker'),
   'mem-view': () => mem(Number(a), Number(b), 'view'),
   'mem-worker': () => mem(Number(a), Number(b), 'worker'),
+  'mem-serve': () => mem(Number(a), Number(b), 'serve'),
   drain: () => drain(Number(a), Number(b ?? 0), Number(c ?? 1)),
   'drain-batch': () => drain(Number(a), Number(b ?? 0), Number(c ?? 1), handleBatches),
   rtt: () => rtt(Number(a), Number(b)),
