@@ -165,8 +165,9 @@ type FromWorker = { type: 'serving' } | { type: 'error'; error: unknown } | { ty
 
 /**
  * A serve loop on a worker thread (FaultQueue.serveInWorker). `stats` are live. A handler's error
- * is emitted as 'error' while the loop goes on; as for any EventEmitter, an 'error' nobody
- * listens to is thrown. stop() ends the loop and gives the queue back.
+ * is emitted as 'error' while the loop goes on (a worker that dies is one too); as for any
+ * EventEmitter, an 'error' nobody listens to is thrown. stop() ends the loop and gives the queue
+ * back. The worker keeps the process alive until then, unless `server.worker.unref()`.
  */
 export class FaultServer extends EventEmitter {
   /** The worker thread the loop runs on. */
@@ -277,6 +278,9 @@ export async function serveInWorker(t: ServeTarget, handlerModule: string | URL,
     await server.stop();
     throw failed;
   }
+  // From now on a worker that dies (out of memory, say) is the server's 'error'; the queue is
+  // given back when it has exited.
+  worker.on('error', (e) => server.emit('error', e));
   return server;
 }
 
