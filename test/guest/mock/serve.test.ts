@@ -160,7 +160,7 @@ describe.each(kinds)('serveInWorker(), %s HWPT', (kind) => {
 
   it('close() with faults pending: the worker stops, the rest is answered INVALID, nothing lost', async () => {
     const { dev, queue } = setup(kind);
-    server = await queue.serveInWorker(handlers, { exportName: 'slow', workerData: { ms: 20 } });
+    server = await queue.serveInWorker(handlers, { exportName: 'slow', workerData: { ms: 200 } });
     const triggered = 2000;
     for (let i = 0; i < triggered; i += 100) dev.triggerIopf({ groupId: i }, 100);
     await until(() => server!.stats.batches >= 1);
@@ -182,11 +182,13 @@ describe.each(kinds)('serveInWorker(), %s HWPT', (kind) => {
     const t0 = Date.now();
     const result = await server.stop();
     expect(Date.now() - t0).toBeLessThan(10_000);
-    expect(result).toMatchObject({ delivered: 4, answered: 4, refused: 0 });
+    // The stuck batch (1 to 4 groups: the worker may read before all 4 are raised) is answered.
+    expect(result.delivered).toBeGreaterThanOrEqual(1);
+    expect(result).toMatchObject({ answered: result.delivered, refused: 0 });
     dev.triggerIopf({ groupId: 2 });
-    const [g] = await take(queue, 1);
-    expect(g.groupId).toBe(2);
-    g.answer();
+    const rest = await take(queue, 4 - result.delivered + 1);
+    expect(rest.map((g) => g.groupId)).toEqual([...Array(4 - result.delivered).fill(1), 2]);
+    for (const g of rest) g.answer();
   });
 
   it('a module without the handler, or one that fails to load: rejected, the queue stays usable', async () => {
@@ -226,3 +228,20 @@ it('process.exit() while a worker serves: the process ends at once', async () =>
   expect(JSON.parse(out)).toEqual({ serving: true });
   expect(performance.now() - t0).toBeLessThan(20_000);
 });
+
+it('workers terminated while blocked in serve() with faults flowing: no crash, no fd left (child process)', async () => {
+  const child = spawn(process.execPath, [new URL('../fixtures/serve-terminate.mjs', import.meta.url).pathname, '5'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (d) => { out += d; });
+  child.stderr.on('data', (d) => { err += d; });
+  const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
+  const [code, signal] = await new Promise<[number | null, string | null]>((resolve) => child.on('close', (c, s) => resolve([c, s])));
+  clearTimeout(timer);
+  expect(err).not.toMatch(/FATAL|Abort|Segmentation/);
+  expect(signal, err).toBeNull();
+  expect(code, err).toBe(0);
+  const r = JSON.parse(out);
+  expect(r.rounds).toBe(5);
+  expect(r.fdsAfter).toBe(r.fdsBefore);
+}, 150_000);
