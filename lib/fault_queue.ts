@@ -7,7 +7,7 @@
 // the same pump from a blocking loop instead.
 import { AnswerBuffer, answerRest, CONTROL, Flights } from './answers.js';
 import { binding, type NativeFaultPump } from './binding.js';
-import { closedError, ErrorCodes, IommufdError, responseError } from './errors.js';
+import { closedError, ErrorCodes, IommufdError, invalidArgType, responseError } from './errors.js';
 import { FaultBatch } from './fault_batch.js';
 import { FaultGroup } from './fault_group.js';
 import type { CheckedOptions } from './fault_queue_options.js';
@@ -159,7 +159,7 @@ export class FaultQueue implements AsyncIterable<FaultGroup> {
    * a 'data' listener does a socket), unless unref().
    */
   setBatchHandler(handler: BatchHandler | null): this {
-    if (handler !== null && typeof handler !== 'function') throw new TypeError(`setBatchHandler: handler must be a function or null, got ${typeof handler}`);
+    if (handler !== null && typeof handler !== 'function') throw invalidArgType('setBatchHandler', 'handler', 'a function or null', handler);
     this.#handler = handler ?? undefined;
     this.#hold();
     return this;

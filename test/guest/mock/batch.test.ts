@@ -137,6 +137,7 @@ describe.each(kinds)('FaultBatch on a %s HWPT', (kind) => {
       b.answer(1);
       return b;
     });
+    expect(() => queue.setBatchHandler('x' as never)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
     for (const call of [() => batch.groupCount, () => batch.answer(0), () => batch.cookie(0), () => batch.keep(1), () => batch.answerAll()]) {
       expect(call).toThrow(expect.objectContaining({ code: ErrorCodes.BATCH_ENDED }));
     }
