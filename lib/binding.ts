@@ -67,6 +67,9 @@ export interface Binding {
   /** A non-blocking eventfd (a serve loop's wake-up); closed with close(). */
   eventfd(): number;
   eventfdSignal(fd: number): void;
+  /** vEVENTQ record layouts from native/uapi.h: header size, LOST flag, data size by type. */
+  vevent: Readonly<{ headerSize: number; flagLostEvents: number; dataSize: Readonly<Record<number, number>>;
+    types: Readonly<{ armSmmuv3: number; tegra241Cmdqv: number; selftest: number }> }>;
   /** The most records a pump's read buffer may hold. */
   faultPumpMaxRecords: number;
   vfioBindIommufd(fd: number, iommufd: number): number;

@@ -58,5 +58,6 @@ void InitFaultQueue(Napi::Env env, Napi::Object exports);
 void InitSelftest(Napi::Env env, Napi::Object exports);
 void InitVfioDevice(Napi::Env env, Napi::Object exports);
 void InitProbe(Napi::Env env, Napi::Object exports);
+void InitVeventq(Napi::Env env, Napi::Object exports);
 
 }  // namespace iommufd

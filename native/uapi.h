@@ -425,6 +425,13 @@ struct iommu_veventq_alloc {
   __u32 __reserved;
 };
 constexpr unsigned long IOMMU_VEVENTQ_ALLOC = _IO(IOMMUFD_TYPE, IOMMUFD_CMD_VEVENTQ_ALLOC);
+// The data after a header, by vEVENTQ type (the header has no length: the type gives it).
+struct iommu_vevent_arm_smmuv3 {
+  __u64 evt[4];  // the SMMUv3 event record, little-endian, StreamID replaced by the vSID
+};
+struct iommu_vevent_tegra241_cmdqv {
+  __u64 lvcmdq_err_map[2];
+};
 
 // ---------------------------------------------------------------------------------------------
 // iommufd selftest (CONFIG_IOMMUFD_TEST; drivers/iommu/iommufd/iommufd_test.h). Not a stable
@@ -810,6 +817,9 @@ static_assert(sizeof(iommufd_vevent_header) == 8);
 static_assert(offsetof(iommufd_vevent_header, flags) == 0);
 static_assert(offsetof(iommufd_vevent_header, sequence) == 4);
 
+static_assert(sizeof(iommu_vevent_arm_smmuv3) == 32);
+static_assert(sizeof(iommu_vevent_tegra241_cmdqv) == 16);
+static_assert(sizeof(iommu_viommu_event_selftest) == 4);
 static_assert(sizeof(iommu_veventq_alloc) == 32);
 static_assert(offsetof(iommu_veventq_alloc, size) == 0);
 static_assert(offsetof(iommu_veventq_alloc, flags) == 4);
