@@ -1,6 +1,8 @@
 // What the mock-device guest tests share: a fault-enabled HWPT for the kernel's test device, a
 // full setup, and the small waits. One helper per step, as in the kernel's selftests.
+import { spawn } from 'node:child_process';
 import { readdirSync } from 'node:fs';
+import { expect } from 'vitest';
 import { type FaultGroup, type FaultQueue, type FaultQueueOptions, HWPT_ALLOC_NEST_PARENT, type Hwpt, Iommufd } from '../../../lib/index.js';
 import { HWPT_DATA_SELFTEST, MockDevice, selftestHwptData } from '../../../lib/testing.js';
 import { pagingFaultSupported } from '../rig.js';
@@ -51,3 +53,30 @@ export const settle = () => new Promise((r) => setTimeout(r, 50));
 
 /** Open fds of this process. */
 export const fdCount = () => readdirSync('/proc/self/fd').length;
+
+/** Child-process fixtures (test/guest/fixtures): a crash, a leak or a hang is the child's result. */
+export const fixture = (name: string) => new URL(`../fixtures/${name}`, import.meta.url).pathname;
+
+export interface Run { code: number | null; signal: string | null; stdout: string; stderr: string; ms: number }
+
+/** Runs a fixture with node; kills it after `timeoutMs` (then signal is SIGKILL). */
+export function node(args: string[], timeoutMs: number, onStdout?: (text: string, kill: () => void) => void): Promise<Run> {
+  const t0 = performance.now();
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  const kill = () => child.kill('SIGKILL');
+  child.stdout.on('data', (d) => { stdout += d; onStdout?.(stdout, kill); });
+  child.stderr.on('data', (d) => { stderr += d; });
+  const timer = setTimeout(kill, timeoutMs);
+  return new Promise((resolve) => child.on('close', (code, signal) => {
+    clearTimeout(timer);
+    resolve({ code, signal, stdout, stderr, ms: performance.now() - t0 });
+  }));
+}
+
+export const json = (r: Run) => {
+  expect(r.stderr).not.toMatch(/FATAL|Abort|Segmentation/);
+  expect(r.code, r.stderr).toBe(0);
+  return JSON.parse(r.stdout.trim().split('\n').pop()!);
+};

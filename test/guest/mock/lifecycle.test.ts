@@ -1,34 +1,8 @@
 // The library's life in a process, each case in a child process of its own (test/guest/fixtures),
 // so that a crash, a leak or a hang is the child's result and not the test runner's:
 // worker termination, GC of unclosed objects, alloc/free churn, process death, keep-alive.
-import { spawn } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-
-const fixture = (name: string) => new URL(`../fixtures/${name}`, import.meta.url).pathname;
-
-interface Run { code: number | null; signal: string | null; stdout: string; stderr: string; ms: number }
-
-/** Runs a fixture with node; kills it after `timeoutMs` (then signal is SIGKILL). */
-function node(args: string[], timeoutMs: number, onStdout?: (text: string, kill: () => void) => void): Promise<Run> {
-  const t0 = performance.now();
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  const kill = () => child.kill('SIGKILL');
-  child.stdout.on('data', (d) => { stdout += d; onStdout?.(stdout, kill); });
-  child.stderr.on('data', (d) => { stderr += d; });
-  const timer = setTimeout(kill, timeoutMs);
-  return new Promise((resolve) => child.on('close', (code, signal) => {
-    clearTimeout(timer);
-    resolve({ code, signal, stdout, stderr, ms: performance.now() - t0 });
-  }));
-}
-
-const json = (r: Run) => {
-  expect(r.stderr).not.toMatch(/FATAL|Abort|Segmentation/);
-  expect(r.code, r.stderr).toBe(0);
-  return JSON.parse(r.stdout.trim().split('\n').pop()!);
-};
+import { fixture, json, node } from './helpers.js';
 
 describe('worker_threads', () => {
   it('4 workers handling faults, terminated mid-iteration, 10 rounds: no crash, no fd left', async () => {
