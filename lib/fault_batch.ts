@@ -17,8 +17,9 @@ const HI = 2 ** 32;
 
 /** @internal What a batch's owner lets it do beyond answering now. */
 export interface BatchOwner {
-  /** Turns group `g` into a FaultGroup answerable later (undefined: a serve loop, which cannot). */
-  keep?(batch: FaultBatch, g: number, bytes: DataView, offset: number, count: number): FaultGroup;
+  /** Turns a group (`count` records at `offset` of a copy of the batch) into a FaultGroup answerable
+   *  later (undefined: a serve loop, which cannot). */
+  keep?(bytes: DataView, offset: number, count: number): FaultGroup;
   /** Writes the answers made so far now. */
   flush(): void;
   /** Ends the serve loop after this batch (undefined outside one). */
@@ -194,7 +195,7 @@ export class FaultBatch {
     this.#state[g] = KEPT;
     this.#open--;
     const start = this.#starts[g];
-    return keep(this, g, this.#copy, start * FAULT_RECORD_SIZE, this.#starts[g + 1] - start);
+    return keep(this.#copy, start * FAULT_RECORD_SIZE, this.#starts[g + 1] - start);
   }
 
   /** Writes the answers made so far now, before the handler returns (e.g. before slow work). */

@@ -118,7 +118,7 @@ export class FaultQueue implements AsyncIterable<FaultGroup> {
     this.#bufferRecords = checked.bufferRecords;
     this.#answers = new AnswerBuffer(pump);
     this.#batch = new FaultBatch(this.#answers, {
-      keep: (_batch, _g, bytes, offset, count) => this.#keep(bytes, offset, count),
+      keep: (bytes, offset, count) => this.#keep(bytes, offset, count),
       flush: () => this.#flush(),
     });
     this.#high = checked.high;
