@@ -249,7 +249,7 @@ export class FaultQueue implements AsyncIterable<FaultGroup> {
   #onBatch(view: Uint8Array, byteLength: number): void {
     const batch = this.#batch;
     batch._begin(view, byteLength);
-    if (this.#pending.size > 0) this.#markStale(batch);
+    this.#markStale(batch);
     const handler = this.#handler;
     if (handler) {
       try {
@@ -280,6 +280,7 @@ export class FaultQueue implements AsyncIterable<FaultGroup> {
   // A kept group whose cookie comes again: the kernel answered it itself (detach/replace) and
   // gave the cookie to this newer group. The old FaultGroup's answer is refused as stale.
   #markStale(batch: FaultBatch): void {
+    if (this.#pending.size === 0) return; // nothing kept: the usual case, no lookup per group
     for (let g = 0, n = batch.groupCount; g < n; g++) {
       const cookie = batch.cookie(batch.first(g));
       if (this.#pending.delete(cookie)) this.#stats.stale++;

@@ -84,12 +84,12 @@ interface LoopOptions {
   settle?: (failed: Int32Array | undefined) => void;
 }
 
-// The loop both kinds of serving run: the pump calls onBatch once per read (0 bytes: an idle
-// check), then writes the answers the handler made.
 function loopBatch(answers: AnswerBuffer, flush: () => void): FaultBatch {
   return new FaultBatch(answers, { flush, stop: () => { Atomics.store(answers.slots, CONTROL.stop, 1); } });
 }
 
+// The loop both kinds of serving run: the pump calls onBatch once per read (0 bytes: an idle
+// check), then writes the answers the handler made.
 function runLoop(pump: NativeFaultPump, answers: AnswerBuffer, batch: FaultBatch, handler: (b: FaultBatch) => void, o: LoopOptions): 'stopped' | 'closed' {
   let failure: Error | undefined;
   const onBatch = (view: Uint8Array, byteLength: number) => {
@@ -100,15 +100,13 @@ function runLoop(pump: NativeFaultPump, answers: AnswerBuffer, batch: FaultBatch
       handler(batch);
     } catch (e) {
       answers.counters[CONTROL.errors]++;
-      batch.answerAll('invalid');
-      batch._end();
       if (!o.onError) throw e;
       o.onError(e);
-      return;
+    } finally {
+      // A serve loop answers everything before it reads again: what the handler left is INVALID.
+      batch.answerAll('invalid');
+      batch._end();
     }
-    // A serve loop answers everything before it reads again: what the handler left is INVALID.
-    batch.answerAll('invalid');
-    batch._end();
   };
   const onPumpError = (e: Error) => {
     failure = e;
@@ -140,8 +138,7 @@ export function serveHere(t: ServeTarget, handler: ServeHandler, options: ServeO
   t.begin('here', batch);
   try {
     const reason = runLoop(t.pump, t.answers, batch, handler, {
-      wake, idleMs, onError, settle: t.settle,
-      markStale: (batch) => { if (t.pending.size > 0) t.markStale(batch); },
+      wake, idleMs, onError, settle: t.settle, markStale: t.markStale,
     });
     return { reason, ...statsOf(t.answers.counters, base) };
   } finally {
