@@ -10,6 +10,7 @@
         "native/fault_queue.cc",
         "native/event_pump.cc",
         "native/serve_loop.cc",
+        "native/viommu.cc",
         "native/veventq.cc",
         "native/selftest.cc",
         "native/vfio_device.cc",

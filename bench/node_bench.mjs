@@ -200,7 +200,7 @@ function rawSetup() {
   const responses = new Uint8Array(8 * 1024);
   const out = new DataView(responses.buffer);
   const state = { answered: 0, target: 0, done: () => {} };
-  const pump = new binding.FaultPump(fd);
+  const pump = new binding.EventPump(fd);
   const onBatch = (view, bytes) => {
     const dv = new DataView(view.buffer, view.byteOffset, bytes);
     let k = 0;
@@ -320,7 +320,7 @@ async function calib(reps) {
   // The fixed costs under a JS handler's round trip: one call from JS into the addon (a pump's
   // writeAnswers() with nothing to write: no syscall) and one process.hrtime.bigint().
   const efd = binding.eventfd();
-  const probe = new binding.FaultPump(efd, 1, true);
+  const probe = new binding.EventPump(efd, 1, true);
   probe.setAnswers(new Uint8Array(8), new Int32Array(binding.pumpControl.bytes / 4));
   const calls = reps * 20;
   for (let i = 0; i < calls; i++) probe.writeAnswers();
@@ -336,7 +336,7 @@ async function calib(reps) {
   const hrtimeNs = Number(now() - t0) / calls;
 
   let onBatch;
-  binding.FaultPump = class {
+  binding.EventPump = class {
     setCallbacks(batch) { onBatch = batch; }
     setAnswers(bytes, slots) { this.slots = slots; }
     // Takes every answer, counting them where the native pump does (the control block).

@@ -1,7 +1,7 @@
 // Answering: the answer buffer a pump writes from (responses encoded by JS: a FaultBatch's
 // answers, a FaultGroup's) and the control block JS and the native pump share (layout:
 // binding.pumpControl); respond()'s promises; and the INVALID answers that end a queue.
-import { binding, type NativeFaultPump } from './binding.js';
+import { binding, type NativeEventPump } from './binding.js';
 import { encodeResponse, FAULT_RESPONSE_SIZE, forEachFaultGroup, PAGE_RESP_INVALID } from './fault.js';
 
 export const CONTROL = binding.pumpControl;
@@ -11,10 +11,10 @@ export class AnswerBuffer {
   view: DataView;
   readonly slots: Int32Array;
   readonly counters: Float64Array;
-  readonly #pump: NativeFaultPump;
+  readonly #pump: NativeEventPump;
 
   /** `control`: a SharedArrayBuffer when another thread reads the counters. */
-  constructor(pump: NativeFaultPump, control: ArrayBuffer | SharedArrayBuffer = new ArrayBuffer(CONTROL.bytes), records = 1024) {
+  constructor(pump: NativeEventPump, control: ArrayBuffer | SharedArrayBuffer = new ArrayBuffer(CONTROL.bytes), records = 1024) {
     this.#pump = pump;
     this.slots = new Int32Array(control);
     this.counters = new Float64Array(control, 0, CONTROL.bytes / 8);
@@ -58,7 +58,7 @@ const ignore = () => {};
  * the pump: the end of every queue, closed or abandoned. `pending` maps cookie to generation.
  * Answers waiting in the answer buffer are written first.
  */
-export function answerRest(pump: NativeFaultPump, pending: Map<number, number>): { stale: number; accepted: number; refused: number } {
+export function answerRest(pump: NativeEventPump, pending: Map<number, number>): { stale: number; accepted: number; refused: number } {
   let stale = 0;
   try {
     pump.stop();

@@ -8,7 +8,7 @@ export interface HwInfoRaw {
   data: Uint8Array;
 }
 
-export interface NativeFaultPump {
+export interface NativeEventPump {
   /** Held weakly: the caller keeps them alive. onWritten gets the outcome of answers the pump
    *  wrote after a batch, when the control block's notify slot asked for it. */
   setCallbacks(onBatch: (view: Uint8Array, byteLength: number) => void, onError: (err: Error) => void,
@@ -61,17 +61,22 @@ export interface Binding {
   ioasUnmap(fd: number, ioasId: number, iova: bigint, length: bigint): bigint;
   hwptAlloc(fd: number, options: { devId: number; ptId: number; flags?: number; faultId?: number; dataType?: number; data?: Uint8Array }): number;
   faultQueueAlloc(fd: number): { id: number; fd: number };
-  /** `borrowed`: a serve loop's pump on a fd another thread owns (never closes it). */
-  FaultPump: new (faultFd: number, bufferRecords?: number, borrowed?: boolean) => NativeFaultPump;
+  /** Reads fault records, or vEVENTs with `veventDataSize` data bytes each. `borrowed`: a serve
+   *  loop's pump on a fd another thread owns (never closes it). */
+  EventPump: new (fd: number, bufferRecords?: number, borrowed?: boolean, veventDataSize?: number) => NativeEventPump;
   pumpControl: Readonly<PumpControl>;
   /** A non-blocking eventfd (a serve loop's wake-up); closed with close(). */
   eventfd(): number;
   eventfdSignal(fd: number): void;
+  viommuAlloc(fd: number, options: { devId: number; hwptId: number; type: number; data?: Uint8Array }): number;
+  vdeviceAlloc(fd: number, viommuId: number, devId: number, virtId: bigint): number;
+  viommuTypes: Readonly<{ armSmmuv3: number; tegra241Cmdqv: number; selftest: number }>;
+  veventqAlloc(fd: number, viommuId: number, type: number, depth: number): { id: number; fd: number };
   /** vEVENTQ record layouts from native/uapi.h: header size, LOST flag, data size by type. */
-  vevent: Readonly<{ headerSize: number; flagLostEvents: number; dataSize: Readonly<Record<number, number>>;
+  vevent: Readonly<{ headerSize: number; flagLostEvents: number; maxDepth: number; dataSize: Readonly<Record<number, number>>;
     types: Readonly<{ armSmmuv3: number; tegra241Cmdqv: number; selftest: number }> }>;
   /** The most records a pump's read buffer may hold. */
-  faultPumpMaxRecords: number;
+  pumpMaxRecords: number;
   vfioBindIommufd(fd: number, iommufd: number): number;
   vfioAttachPt(fd: number, ptId: number, pasid?: number): number;
   vfioDetachPt(fd: number, pasid?: number): void;
@@ -91,6 +96,7 @@ export interface Binding {
     mockDomain(fd: number, ptId: number): { stdevId: number; hwptId: number; idevId: number };
     mockDomainReplace(fd: number, stdevId: number, ptId: number): void;
     triggerIopf(fd: number, fault: { devId: number; pasid?: number; grpid?: number; perm?: number; addr?: bigint }, count?: number): void;
+    triggerVevent(fd: number, devId: number, count?: number): void;
   };
 }
 

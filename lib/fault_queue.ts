@@ -6,8 +6,9 @@
 // go back in one write per turn of the event loop. serve() and serveInWorker() (serve.ts) drive
 // the same pump from a blocking loop instead.
 import { AnswerBuffer, answerRest, CONTROL, Flights } from './answers.js';
-import { binding, type NativeFaultPump } from './binding.js';
+import { binding, type NativeEventPump } from './binding.js';
 import { closedError, ErrorCodes, IommufdError, invalidArgType, responseError } from './errors.js';
+import { EventStream } from './event_stream.js';
 import { FaultBatch } from './fault_batch.js';
 import { FaultGroup } from './fault_group.js';
 import type { CheckedOptions } from './fault_queue_options.js';
@@ -36,13 +37,6 @@ export interface CloseResult {
   answeredInvalid: number;
 }
 
-// A consumer waiting for the next group (next(), groups()) or batch (batches()).
-interface Waiter {
-  take: () => FaultGroup | FaultGroup[] | undefined;
-  resolve: (r: IteratorResult<never>) => void;
-  reject: (e: unknown) => void;
-}
-
 /** A synchronous handler of each batch the pump reads; see FaultQueue.setBatchHandler. */
 export type BatchHandler = (batch: FaultBatch) => void;
 
@@ -50,8 +44,8 @@ const ignore = () => {};
 
 // A queue dropped without close() is closed when it is garbage-collected, with a warning, as Node
 // does for a FileHandle: its groups are answered INVALID and its fault fd closed. A queue that a
-// consumer waits on is not garbage (see FaultQueue.#hold).
-const abandoned = new FinalizationRegistry<{ id: number; pump: NativeFaultPump; pending: Map<number, number> }>((q) => {
+// consumer waits on is not garbage (see EventStream.hold).
+const abandoned = new FinalizationRegistry<{ id: number; pump: NativeEventPump; pending: Map<number, number> }>((q) => {
   let answered = 'its unanswered fault groups could not be answered';
   try {
     answered = `${answerRest(q.pump, q.pending).accepted} unanswered fault groups were answered INVALID`;
@@ -62,45 +56,33 @@ const abandoned = new FinalizationRegistry<{ id: number; pump: NativeFaultPump; 
     { type: 'Warning', code: 'IOMMUFD_UNCLOSED' });
 });
 
-// Queues that a consumer waits on (a pending next()): like a socket with a pending read, such a
-// queue stays alive even when nothing else refers to it.
-const waitedOn = new Set<FaultQueue>();
-
 export class FaultQueue implements AsyncIterable<FaultGroup> {
   /** The fault object's id, to pass as HWPT_ALLOC's fault_id. */
   readonly id: number;
   /** The iommufd the fault object lives in. */
   readonly iommufd: Iommufd;
-  #pump: NativeFaultPump;
+  #pump: NativeEventPump;
   #fd: number;
   #bufferRecords: number | undefined;
   #answers: AnswerBuffer;
   #batch: FaultBatch;
   #handler: BatchHandler | undefined;
-  #backlog: FaultGroup[] = [];
-  #backlogHead = 0;
-  #waiters: Waiter[] = [];
+  #stream: EventStream<FaultGroup>;
   // Unanswered groups kept past their batch: cookie -> generation of the group that holds it now.
   #pending = new Map<number, number>();
   #generation = 0;
   // respond()'s promises waiting for the write of their answer.
   #flights = new Flights();
   #flushScheduled = false;
-  #high: number;
-  #low: number;
-  #paused = false;
-  #held = false;
-  #ref = true;
   #serving: 'here' | FaultServer | undefined;
   // The batch a serve() loop on this thread is handling, if any.
   #serveBatch: FaultBatch | undefined;
-  #error: Error | undefined;
   #closing: Promise<CloseResult> | undefined;
   // Answers written by JS itself (close's INVALID ones); the pump counts the rest.
   #stats = { answered: 0, refused: 0, stale: 0 };
   // The pump holds these weakly: the queue owns them.
   #onBatchCallback = (view: Uint8Array, n: number) => this.#onBatch(view, n);
-  #onErrorCallback = (e: Error) => this.#fail(e);
+  #onErrorCallback = (e: Error) => this.#stream.fail(e);
   #onWrittenCallback = (failed: Int32Array | undefined) => this.#settle(failed);
   #onAbort = () => void this.close();
   #signal: AbortSignal | undefined;
@@ -110,7 +92,7 @@ export class FaultQueue implements AsyncIterable<FaultGroup> {
    * before it allocates. Takes ownership of faultFd, also when it throws.
    */
   constructor(iommufd: Iommufd, id: number, faultFd: number, checked: CheckedOptions) {
-    const pump = new binding.FaultPump(faultFd, checked.bufferRecords);
+    const pump = new binding.EventPump(faultFd, checked.bufferRecords);
     this.id = id;
     this.iommufd = iommufd;
     this.#pump = pump;
@@ -121,8 +103,14 @@ export class FaultQueue implements AsyncIterable<FaultGroup> {
       keep: (bytes, offset, count) => this.#keep(bytes, offset, count),
       flush: () => this.#flush(),
     });
-    this.#high = checked.high;
-    this.#low = checked.low;
+    const queue = this; // the stream's owner holds the queue: a waited-on queue stays alive
+    this.#stream = new EventStream({
+      pump,
+      get closed() { return queue.closed; },
+      get serving() { return queue.#serving !== undefined; },
+      // A batch handler set (like a socket's 'data' listener) or a serve loop keeps it in use.
+      get inUse() { return queue.#handler !== undefined || queue.#serving !== undefined; },
+    }, checked.high, checked.low);
     pump.setCallbacks(this.#onBatchCallback, this.#onErrorCallback, this.#onWrittenCallback);
     abandoned.register(this, { id, pump, pending: this.#pending }, this);
     this.#signal = checked.signal;
@@ -144,8 +132,8 @@ export class FaultQueue implements AsyncIterable<FaultGroup> {
       refused: a.count(CONTROL.refused) + this.#stats.refused,
       stale: this.#stats.stale,
       pending: this.#pending.size,
-      backlog: this.#backlog.length - this.#backlogHead,
-      paused: this.#paused,
+      backlog: this.#stream.backlog,
+      paused: this.#stream.paused,
     };
   }
 
@@ -161,7 +149,7 @@ export class FaultQueue implements AsyncIterable<FaultGroup> {
   setBatchHandler(handler: BatchHandler | null): this {
     if (handler !== null && typeof handler !== 'function') throw invalidArgType('setBatchHandler', 'handler', 'a function or null', handler);
     this.#handler = handler ?? undefined;
-    this.#hold();
+    this.#stream.hold();
     return this;
   }
 
@@ -205,14 +193,14 @@ export class FaultQueue implements AsyncIterable<FaultGroup> {
         this.#serving = how;
         this.#serveBatch = batch;
         this.#pump.stop();
-        waitedOn.add(this); // a served queue is in use even if nothing refers to it
+        this.#stream.hold(); // a served queue is in use even if nothing refers to it
       },
       end: () => {
         this.#serving = undefined;
         this.#serveBatch = undefined;
-        if (!this.#held) waitedOn.delete(this);
+        this.#stream.hold();
         this.#pump.setCallbacks(this.#onBatchCallback, this.#onErrorCallback, this.#onWrittenCallback);
-        if (!this.closed && !this.#paused) this.#pump.start();
+        if (!this.closed && !this.#stream.paused) this.#pump.start();
       },
     };
   }
@@ -222,29 +210,16 @@ export class FaultQueue implements AsyncIterable<FaultGroup> {
    * pending read. A queue nobody waits on never keeps the process alive.
    */
   ref(): this {
-    this.#ref = true;
-    this.#pump.ref(this.#held);
+    this.#stream.ref(true);
     return this;
   }
 
   /** The process may exit while a consumer waits on this queue, as with socket.unref(). */
   unref(): this {
-    this.#ref = false;
-    if (!this.closed) this.#pump.ref(false);
+    this.#stream.ref(false);
     return this;
   }
 
-  // Called whenever #waiters or the batch handler changes: a waited-on queue (a pending next(), or
-  // a batch handler set, like a socket's 'data' listener) is kept from GC and (if ref'd) keeps
-  // the event loop alive; an idle one does neither.
-  #hold(): void {
-    const held = (this.#waiters.length > 0 || this.#handler !== undefined) && !this.closed;
-    if (held === this.#held) return;
-    this.#held = held;
-    if (held) waitedOn.add(this);
-    else waitedOn.delete(this);
-    if (this.#ref && !this.closed) this.#pump.ref(held);
-  }
 
   #onBatch(view: Uint8Array, byteLength: number): void {
     const batch = this.#batch;
@@ -261,20 +236,10 @@ export class FaultQueue implements AsyncIterable<FaultGroup> {
       }
     }
     if (batch._unanswered > 0) {
-      for (let g = 0, n = batch.groupCount; g < n; g++) if (!batch.answered(g)) this.#backlog.push(batch.keep(g));
+      for (let g = 0, n = batch.groupCount; g < n; g++) if (!batch.answered(g)) this.#stream.push(batch.keep(g));
     }
     batch._end();
-    if (this.#waiters.length > 0) {
-      while (this.#waiters.length > 0 && this.#backlogHead < this.#backlog.length) {
-        const w = this.#waiters.shift()!;
-        w.resolve({ value: w.take() as never, done: false });
-      }
-      this.#hold();
-    }
-    if (!this.#paused && this.#backlog.length - this.#backlogHead >= this.#high && !this.closed && !this.#serving) {
-      this.#paused = true;
-      this.#pump.stop();
-    }
+    this.#stream.delivered();
   }
 
   // A kept group whose cookie comes again: the kernel answered it itself (detach/replace) and
@@ -293,55 +258,9 @@ export class FaultQueue implements AsyncIterable<FaultGroup> {
     return group;
   }
 
-  #fail(error: Error): void {
-    this.#error = error;
-    for (const w of this.#waiters.splice(0)) w.reject(error);
-    this.#hold();
-  }
-
-  #take = (): FaultGroup | undefined => {
-    if (this.#backlogHead >= this.#backlog.length) return undefined;
-    const group = this.#backlog[this.#backlogHead++];
-    if (this.#backlogHead > 1024 && this.#backlogHead * 2 > this.#backlog.length) {
-      this.#backlog = this.#backlog.slice(this.#backlogHead);
-      this.#backlogHead = 0;
-    }
-    this.#resumeIfLow();
-    return group;
-  };
-
-  #takeAll = (): FaultGroup[] | undefined => {
-    if (this.#backlogHead >= this.#backlog.length) return undefined;
-    const groups = this.#backlogHead === 0 ? this.#backlog : this.#backlog.slice(this.#backlogHead);
-    this.#backlog = [];
-    this.#backlogHead = 0;
-    this.#resumeIfLow();
-    return groups;
-  };
-
-  #resumeIfLow(): void {
-    if (this.#paused && !this.closed && this.#backlog.length - this.#backlogHead <= this.#low) {
-      this.#paused = false;
-      if (!this.#serving) this.#pump.start();
-    }
-  }
-
   /** The next fault group; resolves done when the queue is closed. */
   next(): Promise<IteratorResult<FaultGroup>> {
-    return this.#next(this.#take);
-  }
-
-  #next<T extends FaultGroup | FaultGroup[]>(take: () => T | undefined): Promise<IteratorResult<T>> {
-    const value = take();
-    if (value !== undefined) return Promise.resolve({ value, done: false });
-    if (this.#error) return Promise.reject(this.#error);
-    if (this.closed) return Promise.resolve({ value: undefined, done: true });
-    return new Promise((resolve, reject) => this.#wait({ take, resolve, reject }));
-  }
-
-  #wait(waiter: Waiter): void {
-    this.#waiters.push(waiter);
-    this.#hold();
+    return this.#stream.next();
   }
 
   /**
@@ -349,7 +268,7 @@ export class FaultQueue implements AsyncIterable<FaultGroup> {
    * leaves the queue open; leaving a for-await loop early also leaves it open.
    */
   groups({ signal }: { signal?: AbortSignal } = {}): AsyncIterableIterator<FaultGroup> {
-    return this.#iterate(this.#take, signal);
+    return this.#stream.items(signal);
   }
 
   /**
@@ -357,46 +276,7 @@ export class FaultQueue implements AsyncIterable<FaultGroup> {
    * one await per batch instead of one per group. Same abort and early-exit rules as groups().
    */
   batches({ signal }: { signal?: AbortSignal } = {}): AsyncIterableIterator<FaultGroup[]> {
-    return this.#iterate(this.#takeAll, signal);
-  }
-
-  #iterate<T extends FaultGroup | FaultGroup[]>(take: () => T | undefined, signal: AbortSignal | undefined): AsyncIterableIterator<T> {
-    const queue = this;
-    let done = false;
-    return {
-      [Symbol.asyncIterator]() { return this; },
-      next(): Promise<IteratorResult<T>> {
-        if (done) return Promise.resolve({ value: undefined, done: true });
-        if (!signal) return queue.#next(take);
-        if (signal.aborted) {
-          done = true;
-          return Promise.reject(signal.reason);
-        }
-        return new Promise((resolve, reject) => {
-          const onAbort = () => {
-            done = true;
-            queue.#waiters = queue.#waiters.filter((w) => w !== waiter);
-            queue.#hold();
-            reject(signal.reason);
-          };
-          const waiter: Waiter = {
-            take,
-            resolve: (r) => { signal.removeEventListener('abort', onAbort); resolve(r); },
-            reject: (e) => { signal.removeEventListener('abort', onAbort); reject(e); },
-          };
-          const value = take();
-          if (value !== undefined) return resolve({ value, done: false });
-          if (queue.#error) return reject(queue.#error);
-          if (queue.closed) return resolve({ value: undefined, done: true });
-          signal.addEventListener('abort', onAbort, { once: true });
-          queue.#wait(waiter);
-        });
-      },
-      return(): Promise<IteratorResult<T>> {
-        done = true;
-        return Promise.resolve({ value: undefined, done: true });
-      },
-    };
+    return this.#stream.batches(signal);
   }
 
   [Symbol.asyncIterator](): AsyncIterableIterator<FaultGroup> {
@@ -484,10 +364,7 @@ export class FaultQueue implements AsyncIterable<FaultGroup> {
       this.#stats.answered += rest.accepted;
       this.#stats.refused += rest.refused;
       answeredInvalid = rest.accepted;
-      this.#backlog = [];
-      this.#backlogHead = 0;
-      for (const w of this.#waiters.splice(0)) w.resolve({ value: undefined, done: true });
-      this.#hold();
+      this.#stream.end();
     }
     return { answeredInvalid };
   }

@@ -15,7 +15,7 @@ export interface FaultQueueOptions {
 }
 
 /** The most records a pump's read buffer may hold (2^18: 10 MiB); no PRI group comes near it. */
-export const MAX_BUFFER_RECORDS: number = binding.faultPumpMaxRecords;
+export const MAX_BUFFER_RECORDS: number = binding.pumpMaxRecords;
 
 /** @internal */
 export interface CheckedOptions {

@@ -7,7 +7,7 @@ import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { type MessagePort, type ResourceLimits, Worker } from 'node:worker_threads';
 import { AnswerBuffer, CONTROL } from './answers.js';
-import { binding, type NativeFaultPump } from './binding.js';
+import { binding, type NativeEventPump } from './binding.js';
 import { ErrorCodes, IommufdError, integerOption, invalidArgType } from './errors.js';
 import { FaultBatch } from './fault_batch.js';
 import workerPath from './serve_worker_path.cjs';
@@ -57,7 +57,7 @@ export interface ServeResult extends ServeStats {
 export interface ServeTarget {
   fd: number;
   bufferRecords: number | undefined;
-  pump: NativeFaultPump;
+  pump: NativeEventPump;
   answers: AnswerBuffer;
   pending: Map<number, number>;
   markStale(batch: FaultBatch): void;
@@ -90,7 +90,7 @@ function loopBatch(answers: AnswerBuffer, flush: () => void): FaultBatch {
 
 // The loop both kinds of serving run: the pump calls onBatch once per read (0 bytes: an idle
 // check), then writes the answers the handler made.
-function runLoop(pump: NativeFaultPump, answers: AnswerBuffer, batch: FaultBatch, handler: (b: FaultBatch) => void, o: LoopOptions): 'stopped' | 'closed' {
+function runLoop(pump: NativeEventPump, answers: AnswerBuffer, batch: FaultBatch, handler: (b: FaultBatch) => void, o: LoopOptions): 'stopped' | 'closed' {
   let failure: Error | undefined;
   const onBatch = (view: Uint8Array, byteLength: number) => {
     if (byteLength === 0) return;
@@ -284,7 +284,7 @@ export async function serveInWorker(t: ServeTarget, handlerModule: string | URL,
 /** @internal The worker's side (serve_worker.mjs): serves until stopped, then says why. */
 export function serveWorkerMain(config: WorkerConfig, handler: unknown, port: MessagePort): void {
   if (typeof handler !== 'function') throw new TypeError(`serveInWorker: ${config.module} has no function export '${config.exportName}'`);
-  const pump = new binding.FaultPump(config.fd, config.bufferRecords, true);
+  const pump = new binding.EventPump(config.fd, config.bufferRecords, true);
   try {
     const answers = new AnswerBuffer(pump, config.control);
     const data = config.data;

@@ -115,6 +115,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitSelftest(env, exports);
   InitVfioDevice(env, exports);
   InitProbe(env, exports);
+  InitViommu(env, exports);
   InitVeventq(env, exports);
   return exports;
 }

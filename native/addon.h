@@ -58,6 +58,7 @@ void InitFaultQueue(Napi::Env env, Napi::Object exports);
 void InitSelftest(Napi::Env env, Napi::Object exports);
 void InitVfioDevice(Napi::Env env, Napi::Object exports);
 void InitProbe(Napi::Env env, Napi::Object exports);
+void InitViommu(Napi::Env env, Napi::Object exports);
 void InitVeventq(Napi::Env env, Napi::Object exports);
 
 }  // namespace iommufd

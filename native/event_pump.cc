@@ -12,63 +12,63 @@
 
 namespace iommufd {
 
-Napi::Function FaultPump::Class(Napi::Env env) {
-  return DefineClass(env, "FaultPump",
-                     {InstanceMethod<&FaultPump::SetCallbacks>("setCallbacks"),
-                      InstanceMethod<&FaultPump::SetAnswers>("setAnswers"), InstanceMethod<&FaultPump::Start>("start"),
-                      InstanceMethod<&FaultPump::Stop>("stop"), InstanceMethod<&FaultPump::SetRef>("ref"),
-                      InstanceMethod<&FaultPump::ReadNow>("read"), InstanceMethod<&FaultPump::Write>("write"),
-                      InstanceMethod<&FaultPump::WriteAnswersNow>("writeAnswers"),
-                      InstanceMethod<&FaultPump::Serve>("serve"), InstanceMethod<&FaultPump::Close>("close")});
+Napi::Function EventPump::Class(Napi::Env env) {
+  return DefineClass(env, "EventPump",
+                     {InstanceMethod<&EventPump::SetCallbacks>("setCallbacks"),
+                      InstanceMethod<&EventPump::SetAnswers>("setAnswers"), InstanceMethod<&EventPump::Start>("start"),
+                      InstanceMethod<&EventPump::Stop>("stop"), InstanceMethod<&EventPump::SetRef>("ref"),
+                      InstanceMethod<&EventPump::ReadNow>("read"), InstanceMethod<&EventPump::Write>("write"),
+                      InstanceMethod<&EventPump::WriteAnswersNow>("writeAnswers"),
+                      InstanceMethod<&EventPump::Serve>("serve"), InstanceMethod<&EventPump::Close>("close")});
 }
 
-// FaultPump(faultFd, bufferRecords?, borrowed?)
-// Owns the fault fd from construction on (also when the constructor throws) unless `borrowed`
-// (a serve loop's pump in a worker, on the fd its owner keeps): close() stops polling, closes the
-// uv handle and then the fd, in that order, so libuv never polls a closed (or reused) fd number.
+// EventPump(fd, bufferRecords?, borrowed?, veventDataSize?)
+// Reads fault records, or with veventDataSize vEVENTs of that type. Owns the fd from construction
+// on (also when the constructor throws) unless `borrowed` (a serve loop's pump in a worker, on the
+// fd its owner keeps): close() stops polling, closes the uv handle and then the fd, in that order, so libuv never polls a closed (or reused) fd number.
 //
-// What keeps what alive: the pump holds its callbacks weakly (their owner, the FaultQueue, holds
+// What keeps what alive: the pump holds its callbacks weakly (their owner, the queue object, holds
 // them), so an abandoned queue can be garbage-collected while its fd is polled; and its uv handle
 // is unref'd unless JS calls ref(), so an idle queue does not keep the process alive.
-FaultPump::FaultPump(const Napi::CallbackInfo& info) : Napi::ObjectWrap<FaultPump>(info), env_(info.Env()) {
-  const char* op = "FaultPump";
+EventPump::EventPump(const Napi::CallbackInfo& info) : Napi::ObjectWrap<EventPump>(info), env_(info.Env()) {
+  const char* op = "EventPump";
   fd_ = ArgFd(info, 0, op);
   borrowed_ = info[2].ToBoolean();
   try {
     size_t records = info[1].IsUndefined() ? 1024 : ArgU32(info, 1, op, "bufferRecords");
     if (records < 1 || records > kMaxRecords)
-      throw Napi::RangeError::New(env_, "FaultPump: bufferRecords must be 1 to " + std::to_string(kMaxRecords));
+      throw Napi::RangeError::New(env_, "EventPump: bufferRecords must be 1 to " + std::to_string(kMaxRecords));
     Allocate(records * kRecord);
   } catch (...) {
     if (!borrowed_) ::close(fd_);
     fd_ = -1;
     throw;
   }
-  async_ = std::make_unique<Napi::AsyncContext>(env_, "iommufd:FaultQueue");
+  async_ = std::make_unique<Napi::AsyncContext>(env_, faults() ? "iommufd:FaultQueue" : "iommufd:VeventQueue");
   napi_add_env_cleanup_hook(env_, CleanupHook, this);
 }
 
-FaultPump::~FaultPump() {
+EventPump::~EventPump() {
   Shutdown();
   napi_remove_env_cleanup_hook(env_, CleanupHook, this);
 }
 
-void FaultPump::Allocate(size_t bytes) {
+void EventPump::Allocate(size_t bytes) {
   auto ab = Napi::ArrayBuffer::New(env_, bytes);
   buffer_ = static_cast<uint8_t*>(ab.Data());
   capacity_ = bytes;
   view_ = Napi::Persistent(Napi::Uint8Array::New(env_, bytes, ab, 0));
 }
 
-void FaultPump::CheckOpen(const char* op) {
-  if (fd_ < 0) throw SystemError(env_, EBADF, op, "fault queue is closed");
+void EventPump::CheckOpen(const char* op) {
+  if (fd_ < 0) throw SystemError(env_, EBADF, op, "queue is closed");
 }
 
 // setCallbacks(onBatch(view: Uint8Array, byteLength), onError(err), onWritten?(failed)): held
 // weakly, see above.
-Napi::Value FaultPump::SetCallbacks(const Napi::CallbackInfo& info) {
+Napi::Value EventPump::SetCallbacks(const Napi::CallbackInfo& info) {
   if (!info[0].IsFunction() || !info[1].IsFunction() || !(info[2].IsUndefined() || info[2].IsFunction()))
-    throw Napi::TypeError::New(env_, "FaultPump.setCallbacks: onBatch, onError (and onWritten) must be functions");
+    throw Napi::TypeError::New(env_, "EventPump.setCallbacks: onBatch, onError (and onWritten) must be functions");
   onBatch_ = Napi::Weak(info[0].As<Napi::Function>());
   onError_ = Napi::Weak(info[1].As<Napi::Function>());
   onWritten_ = info[2].IsFunction() ? Napi::Weak(info[2].As<Napi::Function>()) : Napi::FunctionReference();
@@ -77,8 +77,8 @@ Napi::Value FaultPump::SetCallbacks(const Napi::CallbackInfo& info) {
 
 // setAnswers(answers: Uint8Array, control: Int32Array): where JS puts responses for the pump to
 // write, and the control block (event_pump.h). JS calls it again when it grows the buffer.
-Napi::Value FaultPump::SetAnswers(const Napi::CallbackInfo& info) {
-  const char* op = "FaultPump.setAnswers";
+Napi::Value EventPump::SetAnswers(const Napi::CallbackInfo& info) {
+  const char* op = "EventPump.setAnswers";
   Memory answers = MemoryOf(info[0], op, "answers");
   Memory control = MemoryOf(info[1], op, "control");
   if (control.length < control::kBytes || reinterpret_cast<uintptr_t>(control.data) % 8)
@@ -93,12 +93,12 @@ Napi::Value FaultPump::SetAnswers(const Napi::CallbackInfo& info) {
 }
 
 // start(): poll for readable (the uv handle is made on first use: a serve loop's pump has none).
-Napi::Value FaultPump::Start(const Napi::CallbackInfo& info) {
+Napi::Value EventPump::Start(const Napi::CallbackInfo& info) {
   CheckOpen("start");
   if (serving_) throw SystemError(env_, EBUSY, "start", "the pump is in a serve loop");
   if (!poll_) {
     uv_loop_t* loop;
-    if (napi_get_uv_event_loop(env_, &loop) != napi_ok) throw Napi::Error::New(env_, "FaultPump: no event loop");
+    if (napi_get_uv_event_loop(env_, &loop) != napi_ok) throw Napi::Error::New(env_, "EventPump: no event loop");
     auto* p = new uv_poll_t;
     int rc = uv_poll_init(loop, p, fd_);
     if (rc < 0) {
@@ -118,20 +118,20 @@ Napi::Value FaultPump::Start(const Napi::CallbackInfo& info) {
 }
 
 // stop(): the backpressure switch. Faults stay queued in the kernel meanwhile.
-Napi::Value FaultPump::Stop(const Napi::CallbackInfo& info) {
+Napi::Value EventPump::Stop(const Napi::CallbackInfo& info) {
   CheckOpen("stop");
   StopPolling();
   return env_.Undefined();
 }
 
-void FaultPump::StopPolling() {
+void EventPump::StopPolling() {
   if (!polling_) return;
   uv_poll_stop(poll_);
   polling_ = false;
 }
 
 // ref(bool): whether the poll handle keeps the event loop alive.
-Napi::Value FaultPump::SetRef(const Napi::CallbackInfo& info) {
+Napi::Value EventPump::SetRef(const Napi::CallbackInfo& info) {
   if (poll_) {
     auto* h = reinterpret_cast<uv_handle_t*>(poll_);
     if (info[0].ToBoolean()) uv_ref(h);
@@ -141,7 +141,7 @@ Napi::Value FaultPump::SetRef(const Napi::CallbackInfo& info) {
 }
 
 // read(): drain synchronously now (used by close to answer what is still queued).
-Napi::Value FaultPump::ReadNow(const Napi::CallbackInfo& info) {
+Napi::Value EventPump::ReadNow(const Napi::CallbackInfo& info) {
   CheckOpen("read");
   Drain(false);  // an exception a callback threw stays pending and reaches the caller
   return env_.Undefined();
@@ -150,8 +150,8 @@ Napi::Value FaultPump::ReadNow(const Napi::CallbackInfo& info) {
 // Called by libuv, outside any JS frame. Uses the C API throughout: while a worker is being
 // terminated every call into JS fails, and node-addon-api would turn that failure into an
 // Error it cannot build there (a fatal error); here it just stops the pump.
-void FaultPump::OnPoll(uv_poll_t* handle, int status, int events) {
-  auto* self = static_cast<FaultPump*>(handle->data);
+void EventPump::OnPoll(uv_poll_t* handle, int status, int events) {
+  auto* self = static_cast<EventPump*>(handle->data);
   napi_handle_scope scope;
   if (napi_open_handle_scope(self->env_, &scope) != napi_ok) {
     self->StopPolling();
@@ -165,7 +165,7 @@ void FaultPump::OnPoll(uv_poll_t* handle, int status, int events) {
 // Calls `fn` (from the loop with async context and microtask checkpoint, else directly). Returns
 // false when the call did not complete: the callback threw, or JS cannot run (environment
 // teardown). From the loop, a throw becomes an uncaught exception, as an event listener's would.
-bool FaultPump::Call(const Napi::FunctionReference& fn, size_t argc, const napi_value* argv, bool fromLoop) {
+bool EventPump::Call(const Napi::FunctionReference& fn, size_t argc, const napi_value* argv, bool fromLoop) {
   napi_value f = fn.IsEmpty() ? nullptr : static_cast<napi_value>(fn.Value());
   if (!f) {  // the owner was garbage-collected: nobody to deliver to
     StopPolling();
@@ -192,14 +192,14 @@ bool FaultPump::Call(const Napi::FunctionReference& fn, size_t argc, const napi_
 
 // One batch to JS, then the answers it made (during the call and, from the loop, in the microtasks
 // that ran before make_callback returned) to the kernel.
-bool FaultPump::Deliver(size_t bytes, bool fromLoop) {
+bool EventPump::Deliver(size_t bytes, bool fromLoop) {
   if (fd_ < 0) return false;  // closed by JS during an earlier callback of this drain
   napi_value args[2] = {view_.Value(), nullptr};
   napi_create_double(env_, static_cast<double>(bytes), &args[1]);
   // Counted first: from the loop, the microtasks make_callback runs may close the queue.
   if (control_ && bytes > 0) {
     Count(control::kBatches, 1);
-    Count(control::kDelivered, static_cast<double>(CountGroups(bytes)));
+    Count(control::kDelivered, static_cast<double>(faults() ? CountGroups(bytes) : CountVevents(bytes)));
   }
   bool ok = Call(onBatch_, 2, args, fromLoop);
   if (!ok && serving_) {  // the handler never returned (its env is going away): answer for it
@@ -221,7 +221,7 @@ bool FaultPump::Deliver(size_t bytes, bool fromLoop) {
   return Call(onWritten_, 1, &arg, fromLoop) && ok;
 }
 
-void FaultPump::ReportError(Napi::Value err, bool fromLoop) {
+void EventPump::ReportError(Napi::Value err, bool fromLoop) {
   StopPolling();
   napi_value arg = err;
   Call(onError_, 1, &arg, fromLoop);
@@ -229,7 +229,7 @@ void FaultPump::ReportError(Napi::Value err, bool fromLoop) {
 
 // From the loop, a stop() or close() made by JS inside onBatch ends the drain at once; in a serve
 // loop, a stop request does.
-bool FaultPump::Going(bool fromLoop) const {
+bool EventPump::Going(bool fromLoop) const {
   if (fd_ < 0) return false;
   if (serving_) return !(control_ && __atomic_load_n(&Slots()[control::kStop], __ATOMIC_ACQUIRE));
   return polling_ || !fromLoop;
@@ -239,7 +239,7 @@ bool FaultPump::Going(bool fromLoop) const {
 // whole groups only: 0 when the queue is empty, EINVAL when even the first group does not fit
 // the space offered (then deliver what we have, or grow). Returns false when a callback did not
 // complete (it threw, or JS cannot run).
-bool FaultPump::Drain(bool fromLoop) {
+bool EventPump::Drain(bool fromLoop) {
   size_t used = 0;
   while (Going(fromLoop)) {
     ssize_t n = ::read(fd_, buffer_ + used, capacity_ - used);
@@ -259,8 +259,8 @@ bool FaultPump::Drain(bool fromLoop) {
         used = 0;
         continue;
       }
-      if (capacity_ * 2 > kMaxRecords * kRecord) {
-        ReportError(SystemError(env_, EINVAL, "read", "fault group larger than the pump's buffer limit").Value(), fromLoop);
+      if (capacity_ * 2 > kMaxRecords * RecordSize()) {
+        ReportError(SystemError(env_, EINVAL, "read", "record larger than the pump's buffer limit").Value(), fromLoop);
         return true;
       }
       Allocate(capacity_ * 2);
@@ -269,13 +269,13 @@ bool FaultPump::Drain(bool fromLoop) {
     if (errno == EAGAIN) break;
     int err = errno;
     if (used > 0 && !Deliver(used, fromLoop)) return false;
-    if (fd_ >= 0) ReportError(SystemError(env_, err, "read", "fault fd").Value(), fromLoop);
+    if (fd_ >= 0) ReportError(SystemError(env_, err, "read", faults() ? "fault fd" : "vEVENTQ fd").Value(), fromLoop);
     return true;
   }
   return used == 0 || Deliver(used, fromLoop);
 }
 
-size_t FaultPump::WriteResponses(const uint8_t* p, size_t len, std::vector<int32_t>* failed) {
+size_t EventPump::WriteResponses(const uint8_t* p, size_t len, std::vector<int32_t>* failed) {
   size_t off = 0;
   size_t refused = 0;
   while (off < len) {
@@ -296,7 +296,7 @@ size_t FaultPump::WriteResponses(const uint8_t* p, size_t len, std::vector<int32
   return refused;
 }
 
-size_t FaultPump::CountGroups(size_t bytes) const {
+size_t EventPump::CountGroups(size_t bytes) const {
   size_t groups = 0;
   bool open = false;
   uint32_t cookie = 0;
@@ -310,12 +310,27 @@ size_t FaultPump::CountGroups(size_t bytes) const {
   return groups;
 }
 
-void FaultPump::Count(size_t slot, double n) {
+size_t EventPump::CountVevents(size_t bytes) const {
+  size_t events = 0;
+  for (size_t off = 0; off + kVeventHeader <= bytes;) {
+    uapi::iommufd_vevent_header h;
+    memcpy(&h, buffer_ + off, sizeof h);
+    if (h.flags & uapi::IOMMU_VEVENTQ_FLAG_LOST_EVENTS) {
+      off += kVeventHeader;
+      continue;
+    }
+    events++;
+    off += kVeventHeader + veventData_;
+  }
+  return events;
+}
+
+void EventPump::Count(size_t slot, double n) {
   double v = Counters()[slot] + n;  // only the pump's thread writes its slots
   __atomic_store(&Counters()[slot], &v, __ATOMIC_RELEASE);
 }
 
-bool FaultPump::WriteAnswers(std::vector<int32_t>* failed) {
+bool EventPump::WriteAnswers(std::vector<int32_t>* failed) {
   if (!control_ || fd_ < 0) return false;
   int32_t n = Slots()[control::kAnswers];
   if (n <= 0) return false;
@@ -331,7 +346,7 @@ bool FaultPump::WriteAnswers(std::vector<int32_t>* failed) {
 // write(responses: Uint8Array of struct iommu_hwpt_page_response) -> undefined, or an Int32Array
 // of [index, errno] pairs for the responses the kernel refused. The kernel stops at the first bad
 // response and reports the bytes done before it; skip that one and carry on with the rest.
-Napi::Value FaultPump::Write(const Napi::CallbackInfo& info) {
+Napi::Value EventPump::Write(const Napi::CallbackInfo& info) {
   const char* op = "write";
   CheckOpen(op);
   Memory responses = MemoryOf(info[0], op, "responses");
@@ -345,7 +360,7 @@ Napi::Value FaultPump::Write(const Napi::CallbackInfo& info) {
 }
 
 // writeAnswers() -> as write(), for the responses waiting in the answer buffer (counted).
-Napi::Value FaultPump::WriteAnswersNow(const Napi::CallbackInfo& info) {
+Napi::Value EventPump::WriteAnswersNow(const Napi::CallbackInfo& info) {
   CheckOpen("writeAnswers");
   std::vector<int32_t> failed;
   WriteAnswers(&failed);
@@ -356,7 +371,7 @@ Napi::Value FaultPump::WriteAnswersNow(const Napi::CallbackInfo& info) {
   return out;
 }
 
-Napi::Value FaultPump::Close(const Napi::CallbackInfo& info) {
+Napi::Value EventPump::Close(const Napi::CallbackInfo& info) {
   Shutdown();
   return env_.Undefined();
 }
@@ -364,7 +379,7 @@ Napi::Value FaultPump::Close(const Napi::CallbackInfo& info) {
 // uv_poll_stop, uv_close, then close(2): uv_close takes the fd out of epoll synchronously, so the
 // fd can be closed right after; the handle's memory is freed in the close callback. The buffers
 // and callbacks are let go at once: a closed pump may live on in JS for a long time.
-void FaultPump::Shutdown() {
+void EventPump::Shutdown() {
   if (fd_ < 0) return;
   if (poll_) {
     StopPolling();
@@ -385,6 +400,6 @@ void FaultPump::Shutdown() {
   onWritten_.Reset();
 }
 
-void FaultPump::CleanupHook(void* arg) { static_cast<FaultPump*>(arg)->Shutdown(); }
+void EventPump::CleanupHook(void* arg) { static_cast<EventPump*>(arg)->Shutdown(); }
 
 }  // namespace iommufd

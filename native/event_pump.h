@@ -1,4 +1,5 @@
-// The one pump that moves records from an iommufd event fd to JS and answers back. Two drivers
+// The one pump that moves records from an iommufd event fd (fault queue, vEVENTQ) to JS and, for
+// faults, answers back. Two drivers
 // share it: libuv (event_pump.cc: a uv_poll on the caller's event loop) and a blocking serve loop
 // on the caller's own thread (serve_loop.cc: poll(2) on the fd and a wake-up eventfd, no libuv).
 #pragma once
@@ -30,15 +31,19 @@ constexpr size_t kErrors = 6;    // f64: handler errors a serve loop caught (JS 
 constexpr size_t kBytes = 8 * 8;
 }  // namespace control
 
-class FaultPump : public Napi::ObjectWrap<FaultPump> {
+// The records a pump reads: fault records (fixed size, answered in groups), or vEVENTs (a header
+// and the type's data, or a LOST_EVENTS header alone; nothing to answer).
+class EventPump : public Napi::ObjectWrap<EventPump> {
  public:
   static Napi::Function Class(Napi::Env env);
-  FaultPump(const Napi::CallbackInfo& info);
-  ~FaultPump() override;
+  EventPump(const Napi::CallbackInfo& info);
+  ~EventPump() override;
 
   static constexpr size_t kRecord = sizeof(uapi::iommu_hwpt_pgfault);
+  static constexpr size_t kVeventHeader = sizeof(uapi::iommufd_vevent_header);
   static constexpr size_t kResponse = sizeof(uapi::iommu_hwpt_page_response);
   // A group bigger than this is not something PRI can produce; stop growing and report it.
+  // (A vEVENT always fits the first buffer.)
   static constexpr size_t kMaxRecords = 1u << 18;
 
  private:
@@ -71,14 +76,19 @@ class FaultPump : public Napi::ObjectWrap<FaultPump> {
   int32_t* Slots() const { return reinterpret_cast<int32_t*>(control_); }
   double* Counters() const { return reinterpret_cast<double*>(control_); }
   void Count(size_t slot, double n);
-  // Groups in `bytes` of records: a group ends at LAST_PAGE or where the cookie changes.
+  // Groups in `bytes` of fault records: a group ends at LAST_PAGE or where the cookie changes.
   size_t CountGroups(size_t bytes) const;
+  // Events in `bytes` of vEVENTs, LOST_EVENTS headers not counted.
+  size_t CountVevents(size_t bytes) const;
+  bool faults() const { return veventData_ < 0; }
+  size_t RecordSize() const { return faults() ? kRecord : kVeventHeader + veventData_; }
   void Shutdown();
   static void CleanupHook(void* arg);
 
   Napi::Env env_;
   int fd_ = -1;
   bool borrowed_ = false;  // a serve loop's pump on another thread's fd: never closes it
+  long veventData_ = -1;   // vEVENT data bytes after each header; -1: fault records
   uv_poll_t* poll_ = nullptr;
   bool polling_ = false;
   bool serving_ = false;

@@ -18,9 +18,9 @@ static Napi::Value FaultQueueAlloc(const Napi::CallbackInfo& info) {
 
 void InitFaultQueue(Napi::Env env, Napi::Object exports) {
   exports.Set("faultQueueAlloc", Napi::Function::New(env, FaultQueueAlloc, "faultQueueAlloc"));
-  exports.Set("FaultPump", FaultPump::Class(env));
+  exports.Set("EventPump", EventPump::Class(env));
   // The pump's buffer limit, so that lib/ checks options against this one number.
-  exports.Set("faultPumpMaxRecords", Napi::Number::New(env, FaultPump::kMaxRecords));
+  exports.Set("pumpMaxRecords", Napi::Number::New(env, EventPump::kMaxRecords));
   // The control block's layout (event_pump.h): i32 slot indexes, then f64 ones, and its size.
   Napi::Object c = Napi::Object::New(env);
   c.Set("answers", control::kAnswers);

@@ -59,11 +59,26 @@ static Napi::Value TriggerIopf(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// triggerVevent(fd, devId, count = 1): IOMMU_TEST_OP_TRIGGER_VEVENT `count` times: the mock
+// device's vDEVICE reports one selftest vEVENT (its virt_id) each time. The loop is native for the
+// overflow tests and the benchmark's producer.
+static Napi::Value TriggerVevent(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const char* op = "IOMMU_TEST_OP_TRIGGER_VEVENT";
+  int fd = ArgFd(info, 0, op);
+  auto cmd = TestCmd(IOMMU_TEST_OP_TRIGGER_VEVENT, 0);
+  cmd.trigger_vevent.dev_id = ArgU32(info, 1, op, "devId");
+  uint32_t count = info[2].IsUndefined() ? 1 : ArgU32(info, 2, op, "count");
+  for (uint32_t i = 0; i < count; i++) Ioctl(env, fd, IOMMU_TEST_CMD, op, &cmd);
+  return env.Undefined();
+}
+
 void InitSelftest(Napi::Env env, Napi::Object exports) {
   Napi::Object t = Napi::Object::New(env);
   t.Set("mockDomain", Napi::Function::New(env, MockDomain, "mockDomain"));
   t.Set("mockDomainReplace", Napi::Function::New(env, MockDomainReplace, "mockDomainReplace"));
   t.Set("triggerIopf", Napi::Function::New(env, TriggerIopf, "triggerIopf"));
+  t.Set("triggerVevent", Napi::Function::New(env, TriggerVevent, "triggerVevent"));
   exports.Set("selftest", t);
 }
 

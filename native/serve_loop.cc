@@ -18,7 +18,7 @@ namespace iommufd {
 // consumed), or when the pump is closed. Every idleMs without faults it calls onBatch with 0 bytes:
 // when that call fails, JS cannot run here any more (the worker is being terminated), and the
 // loop ends instead of keeping the thread (and process exit) waiting.
-Napi::Value FaultPump::Serve(const Napi::CallbackInfo& info) {
+Napi::Value EventPump::Serve(const Napi::CallbackInfo& info) {
   const char* op = "serve";
   CheckOpen(op);
   int wake = ArgFd(info, 0, op);
@@ -26,6 +26,7 @@ Napi::Value FaultPump::Serve(const Napi::CallbackInfo& info) {
   if (polling_) throw SystemError(env_, EBUSY, op, "the pump is polled by the event loop");
   if (serving_) throw SystemError(env_, EBUSY, op, "already serving");
   if (!control_) throw Napi::TypeError::New(env_, "serve: setAnswers() first");
+  if (!faults()) throw Napi::TypeError::New(env_, "serve: serve loops are for fault queues");
   serving_ = true;
   const char* why = "stopped";
   int err = 0;
@@ -72,7 +73,7 @@ Napi::Value FaultPump::Serve(const Napi::CallbackInfo& info) {
 // After a batch whose handler did not return (it threw past the loop's own catch, or JS cannot
 // run any more): write the answers it made, then INVALID for every other group of the batch, so
 // that no device waits on a group nobody will answer.
-void FaultPump::AnswerLeftInvalid(size_t bytes) {
+void EventPump::AnswerLeftInvalid(size_t bytes) {
   if (!control_ || fd_ < 0) return;
   std::vector<uint32_t> done;
   int32_t made = std::min<int32_t>(Slots()[control::kAnswers], static_cast<int32_t>(answersCapacity_));

@@ -407,7 +407,8 @@ enum iommu_veventq_flag : __u32 {
 };
 struct iommufd_vevent_header {
   __u32 flags;
-  __u32 sequence;  // 0..INT_MAX, wraps to 0; a gap > 1 means events were lost
+  __u32 sequence;  // 0..INT_MAX, wraps to 0; a gap > 1 means events were lost. A LOST_EVENTS
+                   // header carries the last lost event's number.
 };
 enum iommu_veventq_type : __u32 {
   IOMMU_VEVENTQ_TYPE_DEFAULT = 0,
@@ -425,6 +426,8 @@ struct iommu_veventq_alloc {
   __u32 __reserved;
 };
 constexpr unsigned long IOMMU_VEVENTQ_ALLOC = _IO(IOMMUFD_TYPE, IOMMUFD_CMD_VEVENTQ_ALLOC);
+// veventq_depth's upper bound: not uAPI (eventq.c's VEVENTQ_MAX_DEPTH, 7.2), EINVAL above it.
+constexpr __u32 VEVENTQ_MAX_DEPTH = 1U << 19;
 // The data after a header, by vEVENTQ type (the header has no length: the type gives it).
 struct iommu_vevent_arm_smmuv3 {
   __u64 evt[4];  // the SMMUv3 event record, little-endian, StreamID replaced by the vSID

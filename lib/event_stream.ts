@@ -1,0 +1,202 @@
+// The consumer side every queue shares (FaultQueue's fault groups, VeventQueue's events): a backlog
+// of what the pump delivered, consumers waiting for it (next(), iterators with an AbortSignal),
+// backpressure (the pump stops above `high` waiting items and starts again at `low`; the kernel
+// holds the rest meanwhile), and what keeps a waited-on queue alive.
+
+/** What a stream needs from the queue that owns it. */
+export interface StreamOwner {
+  readonly pump: { start(): void; stop(): void; ref(on: boolean): void };
+  readonly closed: boolean;
+  /** A serve loop has the pump: backpressure leaves it alone. */
+  readonly serving: boolean;
+  /** Reasons besides a waiting consumer to keep the queue alive (a batch handler, a serve loop). */
+  readonly inUse: boolean;
+}
+
+// A consumer waiting for the next item (next(), an iterator of items) or all of them (batches).
+interface Waiter<T> {
+  take: () => T | T[] | undefined;
+  resolve: (r: IteratorResult<never>) => void;
+  reject: (e: unknown) => void;
+}
+
+// Queues that a consumer waits on (a pending next()): like a socket with a pending read, such a
+// queue stays alive even when nothing else refers to it.
+const waitedOn = new Set<StreamOwner>();
+
+export class EventStream<T> {
+  readonly #owner: StreamOwner;
+  readonly #high: number;
+  readonly #low: number;
+  #backlog: T[] = [];
+  #head = 0;
+  #waiters: Waiter<T>[] = [];
+  #paused = false;
+  #held = false;
+  #ref = true;
+  #error: Error | undefined;
+  #ended = false;
+
+  constructor(owner: StreamOwner, high: number, low: number) {
+    this.#owner = owner;
+    this.#high = high;
+    this.#low = low;
+  }
+
+  /** Items waiting for a consumer. */
+  get backlog(): number { return this.#backlog.length - this.#head; }
+  /** Whether reading is paused by backpressure. */
+  get paused(): boolean { return this.#paused; }
+  get error(): Error | undefined { return this.#error; }
+  get waiting(): boolean { return this.#waiters.length > 0; }
+
+  /** Queues an item the pump delivered; call delivered() after the batch's last one. */
+  push(item: T): void {
+    this.#backlog.push(item);
+  }
+
+  /** After a batch: hands items to waiting consumers, then stops the pump if too many wait. */
+  delivered(): void {
+    if (this.#waiters.length > 0) {
+      while (this.#waiters.length > 0 && this.#head < this.#backlog.length) {
+        const w = this.#waiters.shift()!;
+        w.resolve({ value: w.take() as never, done: false });
+      }
+      this.hold();
+    }
+    const o = this.#owner;
+    if (!this.#paused && this.backlog >= this.#high && !o.closed && !o.serving) {
+      this.#paused = true;
+      o.pump.stop();
+    }
+  }
+
+  /** Ends every consumer with `error` once it has taken the items queued before it. */
+  fail(error: Error): void {
+    this.#error = error;
+    for (const w of this.#waiters.splice(0)) w.reject(error);
+    this.hold();
+  }
+
+  /** The queue closed: items not taken are dropped, and waiting consumers get done. */
+  end(): void {
+    this.#ended = true;
+    this.#backlog = [];
+    this.#head = 0;
+    for (const w of this.#waiters.splice(0)) w.resolve({ value: undefined, done: true });
+    this.hold();
+  }
+
+  /** Lets a consumer waiting on this queue keep the process alive (the default). */
+  ref(on: boolean): void {
+    this.#ref = on;
+    if (!this.#owner.closed) this.#owner.pump.ref(on && this.#held);
+  }
+
+  // Called whenever the waiters or the owner's inUse change: a waited-on queue is kept from GC
+  // and (if ref'd) keeps the event loop alive; an idle one does neither.
+  hold(): void {
+    const o = this.#owner;
+    const held = (this.#waiters.length > 0 || o.inUse) && !o.closed;
+    if (held === this.#held) return;
+    this.#held = held;
+    if (held) waitedOn.add(o);
+    else waitedOn.delete(o);
+    if (this.#ref && !o.closed) o.pump.ref(held);
+  }
+
+  #take = (): T | undefined => {
+    if (this.#head >= this.#backlog.length) return undefined;
+    const item = this.#backlog[this.#head++];
+    if (this.#head > 1024 && this.#head * 2 > this.#backlog.length) {
+      this.#backlog = this.#backlog.slice(this.#head);
+      this.#head = 0;
+    }
+    this.#resumeIfLow();
+    return item;
+  };
+
+  #takeAll = (): T[] | undefined => {
+    if (this.#head >= this.#backlog.length) return undefined;
+    const items = this.#head === 0 ? this.#backlog : this.#backlog.slice(this.#head);
+    this.#backlog = [];
+    this.#head = 0;
+    this.#resumeIfLow();
+    return items;
+  };
+
+  #resumeIfLow(): void {
+    const o = this.#owner;
+    if (this.#paused && !o.closed && this.backlog <= this.#low) {
+      this.#paused = false;
+      if (!o.serving) o.pump.start();
+    }
+  }
+
+  /** The next item; resolves done when the queue is closed. */
+  next(): Promise<IteratorResult<T>> {
+    return this.#next(this.#take);
+  }
+
+  #next<V extends T | T[]>(take: () => V | undefined): Promise<IteratorResult<V>> {
+    const value = take();
+    if (value !== undefined) return Promise.resolve({ value, done: false });
+    if (this.#error) return Promise.reject(this.#error);
+    if (this.#ended) return Promise.resolve({ value: undefined, done: true });
+    return new Promise((resolve, reject) => this.#wait({ take, resolve, reject }));
+  }
+
+  #wait(waiter: Waiter<T>): void {
+    this.#waiters.push(waiter);
+    this.hold();
+  }
+
+  /** Iterates items; aborting `signal` ends this iteration with its reason and leaves the queue open. */
+  items(signal: AbortSignal | undefined): AsyncIterableIterator<T> {
+    return this.#iterate(this.#take, signal);
+  }
+
+  /** Iterates every item waiting, as one array (never empty), one await per batch. */
+  batches(signal: AbortSignal | undefined): AsyncIterableIterator<T[]> {
+    return this.#iterate(this.#takeAll, signal);
+  }
+
+  #iterate<V extends T | T[]>(take: () => V | undefined, signal: AbortSignal | undefined): AsyncIterableIterator<V> {
+    const stream = this;
+    let done = false;
+    return {
+      [Symbol.asyncIterator]() { return this; },
+      next(): Promise<IteratorResult<V>> {
+        if (done) return Promise.resolve({ value: undefined, done: true });
+        if (!signal) return stream.#next(take);
+        if (signal.aborted) {
+          done = true;
+          return Promise.reject(signal.reason);
+        }
+        return new Promise((resolve, reject) => {
+          const onAbort = () => {
+            done = true;
+            stream.#waiters = stream.#waiters.filter((w) => w !== waiter);
+            stream.hold();
+            reject(signal.reason);
+          };
+          const waiter: Waiter<T> = {
+            take,
+            resolve: (r) => { signal.removeEventListener('abort', onAbort); resolve(r); },
+            reject: (e) => { signal.removeEventListener('abort', onAbort); reject(e); },
+          };
+          const value = take();
+          if (value !== undefined) return resolve({ value, done: false });
+          if (stream.#error) return reject(stream.#error);
+          if (stream.#ended) return resolve({ value: undefined, done: true });
+          signal.addEventListener('abort', onAbort, { once: true });
+          stream.#wait(waiter);
+        });
+      },
+      return(): Promise<IteratorResult<V>> {
+        done = true;
+        return Promise.resolve({ value: undefined, done: true });
+      },
+    };
+  }
+}
