@@ -36,6 +36,8 @@ export const ErrorCodes = {
   BATCH_ENDED: 'ERR_IOMMUFD_BATCH_ENDED',
   /** The queue is being served by a serve loop (serve(), serveInWorker()), or is iterated. */
   SERVING: 'ERR_IOMMUFD_SERVING',
+  /** A vEVENTQ overflowed and its iterator was asked to end there (overflow: 'throw'). */
+  VEVENTS_LOST: 'ERR_IOMMUFD_VEVENTS_LOST',
   /** A VFIO device was used before VfioDevice.bind(). */
   NOT_BOUND: 'ERR_IOMMUFD_NOT_BOUND',
   /** Binding a PCI device to vfio-pci through sysfs failed. */

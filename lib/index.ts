@@ -6,6 +6,15 @@ export {
 } from './hwpt.js';
 export { FaultQueue, type BatchHandler, type CloseResult, type FaultQueueStats } from './fault_queue.js';
 export { FaultBatch } from './fault_batch.js';
+export { Vdevice, Viommu, VIOMMU_TYPE_ARM_SMMUV3, VIOMMU_TYPE_TEGRA241_CMDQV, type VdeviceAllocOptions, type ViommuAllocOptions } from './viommu.js';
+export {
+  Vevent, VeventQueue, VEVENTQ_MAX_DEPTH, type VeventBatchHandler, type VeventLoss, type VeventQueueOptions, type VeventQueueStats,
+} from './veventq.js';
+export { VeventBatch } from './vevent_batch.js';
+export {
+  decodeArmSmmuv3Vevent, decodeVevent, VEVENT_HEADER_SIZE, VEVENTQ_FLAG_LOST_EVENTS, VEVENTQ_TYPE_ARM_SMMUV3, VEVENTQ_TYPE_TEGRA241_CMDQV,
+  type ArmSmmuv3Vevent, type DecodedVevent, type SelftestVevent, type Tegra241CmdqvVevent,
+} from './vevent.js';
 export { FaultServer, type ServeHandler, type ServeInWorkerOptions, type ServeOptions, type ServeResult, type ServeStats } from './serve.js';
 export { FaultGroup } from './fault_group.js';
 export { MAX_BUFFER_RECORDS, type FaultQueueOptions } from './fault_queue_options.js';

@@ -5,6 +5,12 @@ import { FaultQueue } from './fault_queue.js';
 import { checkFaultQueueOptions, type FaultQueueOptions } from './fault_queue_options.js';
 import { Hwpt, type HwptAllocOptions } from './hwpt.js';
 import { Ioas } from './ioas.js';
+import { Viommu, type ViommuAllocOptions } from './viommu.js';
+
+// What an Iommufd closes before itself: its fault queues and vEVENTQs.
+interface Queue {
+  close(): Promise<unknown>;
+}
 
 export interface HwInfo {
   /** IOMMU_HW_INFO_TYPE_*: 1 = Intel VT-d, 2 = ARM SMMUv3, 0xfeedbeef = the kernel's test device. */
@@ -28,7 +34,7 @@ const abandoned = new FinalizationRegistry<number>((fd) => {
 export class Iommufd {
   #fd: number;
   // Weakly: an abandoned queue is closed by GC (see fault_queue.ts), not kept alive by its iommufd.
-  #queues = new Set<WeakRef<FaultQueue>>();
+  #queues = new Set<WeakRef<Queue>>();
 
   private constructor(fd: number) {
     this.#fd = fd;
@@ -64,9 +70,23 @@ export class Iommufd {
   allocFaultQueue(options?: FaultQueueOptions): FaultQueue {
     const checked = checkFaultQueueOptions(options);
     const { id, fd } = binding.faultQueueAlloc(this.fd);
-    let queue: FaultQueue;
+    return this._adopt(() => new FaultQueue(this, id, fd, checked), id);
+  }
+
+  /**
+   * IOMMU_VIOMMU_ALLOC: a vIOMMU over a nesting parent HWPT, for its vDEVICEs and vEVENTQs
+   * (Linux 6.13+; vEVENTQs 6.15+).
+   */
+  allocViommu(options: ViommuAllocOptions): Viommu {
+    return Viommu.alloc(this, options);
+  }
+
+  /** @internal Makes a queue over the object `id` just allocated (destroyed again if that throws),
+   *  to be closed with this iommufd. */
+  _adopt<Q extends Queue>(make: () => Q, id: number): Q {
+    let queue: Q;
     try {
-      queue = new FaultQueue(this, id, fd, checked);
+      queue = make();
     } catch (e) {
       binding.destroy(this.#fd, id);
       throw e;
@@ -77,7 +97,7 @@ export class Iommufd {
   }
 
   /** @internal A queue of this iommufd was closed; references to collected queues go too. */
-  _forget(queue: FaultQueue | undefined): void {
+  _forget(queue: Queue | undefined): void {
     for (const ref of this.#queues) {
       const q = ref.deref();
       if (q === undefined || q === queue) this.#queues.delete(ref);
@@ -95,7 +115,7 @@ export class Iommufd {
   }
 
   /**
-   * Closes every fault queue opened here (answering their unanswered groups INVALID), then the
+   * Closes every fault queue (answering their unanswered groups INVALID) and vEVENTQ opened here, then the
    * iommufd itself: the kernel destroys all its objects and answers their pending faults INVALID.
    * Safe to call twice.
    */

@@ -4,6 +4,10 @@
 import { binding } from './binding.js';
 import type { Iommufd } from './iommufd.js';
 
+/** The test device's vIOMMU type (IOMMU_VIOMMU_TYPE_SELFTEST) and vEVENTQ type. */
+export const VIOMMU_TYPE_SELFTEST: number = binding.viommuTypes.selftest;
+export { VEVENTQ_TYPE_SELFTEST } from './vevent.js';
+
 /** HWPT_ALLOC data type of the mock driver's nested domains, and its default data. */
 export const HWPT_DATA_SELFTEST = 0xdead;
 export const IOMMU_TEST_IOTLB_DEFAULT = 0xbadbeef;
@@ -51,6 +55,16 @@ export class MockDevice {
   /** IOMMU_TEST_OP_TRIGGER_IOPF, `count` times with group ids counting up: single-record groups. */
   triggerIopf({ pasid = 0, groupId = 0, perm = 1, addr = 0n }: TriggerIopf = {}, count = 1): void {
     binding.selftest.triggerIopf(this.iommufd.fd, { devId: this.deviceId, pasid, grpid: groupId, perm, addr }, count);
+  }
+
+  /**
+   * IOMMU_TEST_OP_TRIGGER_VEVENT, `count` times: the device's vIOMMU reports a selftest vEVENT
+   * carrying its vDEVICE's virt_id (low 32 bits). The device must be attached to a nested HWPT of
+   * that vIOMMU, attached after its vDEVICE was made (the mock takes the virt_id at attach).
+   * EOPNOTSUPP without a selftest vEVENTQ on the vIOMMU.
+   */
+  triggerVevent(count = 1): void {
+    binding.selftest.triggerVevent(this.iommufd.fd, this.deviceId, count);
   }
 
   destroy(): void {

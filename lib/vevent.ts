@@ -73,3 +73,80 @@ export class VeventSequence {
     return lostHeader ? delta : delta - 1;
   }
 }
+
+/** A selftest vEVENT (the kernel's test device): the reporting vDEVICE's virtual id, low 32 bits. */
+export interface SelftestVevent {
+  virtId: number;
+}
+
+/**
+ * An SMMUv3 event record (struct iommu_vevent_arm_smmuv3: the hardware's 256-bit record, its
+ * StreamID replaced by the vDEVICE's virtual id). Field names follow the SMMUv3 architecture;
+ * `evt` keeps the four raw little-endian words for whatever this does not name.
+ */
+export interface ArmSmmuv3Vevent {
+  /** Event type, EVTQ_0_ID (0x10 F_TRANSLATION, 0x12 F_ACCESS, 0x13 F_PERMISSION, ...). */
+  id: number;
+  /** Its architectural name where the kernel documents the id as forwarded, else undefined. */
+  name: string | undefined;
+  /** SubstreamID valid (SSV) and the SubstreamID (PASID). */
+  ssv: boolean;
+  ssid: number;
+  /** The virtual StreamID (the vDEVICE's virt_id). */
+  vsid: number;
+  stag: number;
+  stall: boolean;
+  pnu: boolean;
+  ind: boolean;
+  rnw: boolean;
+  s2: boolean;
+  class: number;
+  ttRead: boolean;
+  /** evt[2]: the input address of the faulting access. */
+  inputAddress: bigint;
+  /** evt[3] bits 51:12: the IPA (for stage-2 faults; zero otherwise). */
+  ipa: bigint;
+  evt: readonly [bigint, bigint, bigint, bigint];
+}
+
+/** A Tegra241 CMDQV event (struct iommu_vevent_tegra241_cmdqv): the VINTF's 128-bit LVCMDQ_ERR_MAP. */
+export interface Tegra241CmdqvVevent {
+  lvcmdqErrMap: bigint;
+}
+
+export type DecodedVevent = SelftestVevent | ArmSmmuv3Vevent | Tegra241CmdqvVevent;
+
+// The SMMUv3 event ids the uAPI documents as forwarded to a vIOMMU.
+const SMMUV3_EVENT_NAMES: Readonly<Record<number, string>> = {
+  0x04: 'C_BAD_STE', 0x06: 'F_STREAM_DISABLED', 0x08: 'C_BAD_SUBSTREAMID', 0x0a: 'C_BAD_CD',
+  0x10: 'F_TRANSLATION', 0x11: 'F_ADDR_SIZE', 0x12: 'F_ACCESS', 0x13: 'F_PERMISSION',
+};
+
+const bit = (v: bigint, n: number): boolean => ((v >> BigInt(n)) & 1n) === 1n;
+const bits = (v: bigint, hi: number, lo: number): bigint => (v >> BigInt(lo)) & ((1n << BigInt(hi - lo + 1)) - 1n);
+
+/** Decodes an SMMUv3 vEVENT's 32 data bytes at `offset`. */
+export function decodeArmSmmuv3Vevent(view: DataView, offset: number): ArmSmmuv3Vevent {
+  const evt = [0, 1, 2, 3].map((i) => view.getBigUint64(offset + 8 * i, true)) as [bigint, bigint, bigint, bigint];
+  const [e0, e1, e2, e3] = evt;
+  const id = Number(bits(e0, 7, 0));
+  return {
+    id, name: SMMUV3_EVENT_NAMES[id], ssv: bit(e0, 11), ssid: Number(bits(e0, 31, 12)), vsid: Number(bits(e0, 63, 32)),
+    stag: Number(bits(e1, 15, 0)), stall: bit(e1, 31), pnu: bit(e1, 33), ind: bit(e1, 34), rnw: bit(e1, 35), s2: bit(e1, 39),
+    class: Number(bits(e1, 41, 40)), ttRead: bit(e1, 44), inputAddress: e2, ipa: bits(e3, 51, 12) << 12n, evt,
+  };
+}
+
+/**
+ * The decoded fields of a vEVENT of `type` whose data starts at `offset`, or undefined for a type
+ * this library does not know the layout of (the bytes are still delivered).
+ */
+export function decodeVevent(type: number, view: DataView, offset: number): DecodedVevent | undefined {
+  switch (type) {
+    case VEVENTQ_TYPE_SELFTEST: return { virtId: view.getUint32(offset, true) };
+    case VEVENTQ_TYPE_ARM_SMMUV3: return decodeArmSmmuv3Vevent(view, offset);
+    case VEVENTQ_TYPE_TEGRA241_CMDQV:
+      return { lvcmdqErrMap: view.getBigUint64(offset, true) | (view.getBigUint64(offset + 8, true) << 64n) };
+    default: return undefined;
+  }
+}

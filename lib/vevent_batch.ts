@@ -1,0 +1,124 @@
+// VeventBatch: the zero-object view over one read of a vEVENTQ fd, the vEVENT counterpart of
+// FaultBatch. One object per queue, reused for every batch; the loss accounting (LOST_EVENTS
+// headers and sequence gaps, across reads and the wrap) is done once per read, here, for both the
+// batch handler and the iterator.
+import { ErrorCodes, IommufdError, outOfRange } from './errors.js';
+import { decodeVevent, forEachVevent, VEVENT_HEADER_SIZE, VeventSequence, type DecodedVevent } from './vevent.js';
+
+/**
+ * One read's vEVENT records, valid while the handler it was passed to runs. Records are indexed
+ * 0..length-1; each is an event, or a LOST_EVENTS header (isLostHeader(i)) that stands for
+ * events the kernel dropped because the queue was full. lost(i) says how many events were lost
+ * at record i: all a LOST_EVENTS header stands for, or for an event those missing from the
+ * sequence just before it (a gap: the kernel drops its LOST_EVENTS header once a newer event is
+ * queued). After the handler returns every call throws ERR_IOMMUFD_BATCH_ENDED.
+ */
+export class VeventBatch {
+  /** The vEVENTQ type (VEVENTQ_TYPE_*): what the data bytes are. */
+  readonly type: number;
+  readonly #dataSize: number;
+  readonly #sequence = new VeventSequence();
+  #view: DataView = new DataView(new ArrayBuffer(0));
+  #records = 0;
+  #offsets = new Int32Array(1024);
+  #lost = new Uint32Array(1024);
+  #flags = new Uint8Array(1024);
+  #live = false;
+  /** @internal Totals of the last read, for the queue's stats. */
+  _events = 0;
+  _lost = 0;
+  _overflows = 0;
+  _gaps = 0;
+
+  /** @internal */
+  constructor(type: number, dataSize: number) {
+    this.type = type;
+    this.#dataSize = dataSize;
+  }
+
+  /** @internal Opens the batch over `byteLength` bytes of records in `bytes`; counts the losses. */
+  _begin(bytes: Uint8Array, byteLength: number): void {
+    if (this.#view.buffer !== bytes.buffer || this.#view.byteLength !== bytes.byteLength) {
+      this.#view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    }
+    const most = Math.floor(byteLength / VEVENT_HEADER_SIZE);
+    if (most > this.#offsets.length) {
+      this.#offsets = new Int32Array(most);
+      this.#lost = new Uint32Array(most);
+      this.#flags = new Uint8Array(most);
+    }
+    let n = 0;
+    let events = 0, lost = 0, overflows = 0, gaps = 0;
+    forEachVevent(this.#view, byteLength, this.#dataSize, (offset, _flags, sequence, dataOffset) => {
+      const header = dataOffset < 0;
+      const k = this.#sequence.see(sequence, header);
+      if (header) overflows++;
+      else {
+        events++;
+        if (k > 0) gaps++;
+      }
+      lost += k;
+      this.#offsets[n] = offset;
+      this.#lost[n] = k;
+      this.#flags[n] = header ? 1 : 0;
+      n++;
+    });
+    this.#records = n;
+    this._events = events;
+    this._lost = lost;
+    this._overflows = overflows;
+    this._gaps = gaps;
+    this.#live = true;
+  }
+
+  /** @internal */
+  _end(): void { this.#live = false; }
+
+  #check(op: string): void {
+    if (!this.#live) throw new IommufdError(`VeventBatch.${op}: the batch is over (its handler returned)`, ErrorCodes.BATCH_ENDED);
+  }
+
+  #index(op: string, i: number): number {
+    this.#check(op);
+    if (!(i >= 0 && i < this.#records && Number.isInteger(i))) throw outOfRange(`VeventBatch.${op}`, 'index', `an integer from 0 to ${this.#records - 1}`, i);
+    return this.#offsets[i];
+  }
+
+  /** Records in this read. */
+  get length(): number { this.#check('length'); return this.#records; }
+
+  /** The bytes of the read (header and data of every record), for zero-copy decoders: see dataOffset(). */
+  get view(): DataView { this.#check('view'); return this.#view; }
+
+  /** The record's sequence number (a LOST_EVENTS header's: the last lost event's). */
+  sequence(i: number): number { return this.#view.getUint32(this.#index('sequence', i) + 4, true); }
+
+  /** The record's header flags. */
+  flags(i: number): number { return this.#view.getUint32(this.#index('flags', i), true); }
+
+  /** Whether record i is a LOST_EVENTS header (no data). */
+  isLostHeader(i: number): boolean { this.#index('isLostHeader', i); return this.#flags[i] === 1; }
+
+  /** Events lost at record i (see the class comment); 0 for almost every event. */
+  lost(i: number): number { this.#index('lost', i); return this.#lost[i]; }
+
+  /** Where record i's data starts in `view`, or -1 for a LOST_EVENTS header. */
+  dataOffset(i: number): number {
+    const off = this.#index('dataOffset', i);
+    return this.#flags[i] === 1 ? -1 : off + VEVENT_HEADER_SIZE;
+  }
+
+  /** Record i's data bytes: a view of the read buffer, valid only during the handler (slice() to keep). */
+  data(i: number): Uint8Array {
+    const off = this.#index('data', i);
+    if (this.#flags[i] === 1) return new Uint8Array(0);
+    const v = this.#view;
+    return new Uint8Array(v.buffer, v.byteOffset + off + VEVENT_HEADER_SIZE, this.#dataSize);
+  }
+
+  /** Record i's fields decoded by type (undefined for a LOST_EVENTS header or an unknown type). */
+  decode(i: number): DecodedVevent | undefined {
+    const off = this.#index('decode', i);
+    return this.#flags[i] === 1 ? undefined : decodeVevent(this.type, this.#view, off + VEVENT_HEADER_SIZE);
+  }
+}

@@ -1,0 +1,314 @@
+// VeventQueue: a vIOMMU event queue (IOMMU_VEVENTQ_ALLOC), the read-only second channel next to
+// the fault queue. The same pump reads whole batches of vEVENTs into a VeventBatch; a synchronous
+// batch handler (setBatchHandler) sees each, or else the async iterator gets them as Vevent
+// objects, with the events the kernel dropped reported where they were dropped.
+import { CONTROL } from './answers.js';
+import { binding, type NativeEventPump } from './binding.js';
+import { closedError, ErrorCodes, IommufdError, integerOption, invalidArgType } from './errors.js';
+import { EventStream } from './event_stream.js';
+import type { Iommufd } from './iommufd.js';
+import { MAX_BUFFER_RECORDS } from './fault_queue_options.js';
+import { decodeVevent, veventDataSize, type DecodedVevent } from './vevent.js';
+import { VeventBatch } from './vevent_batch.js';
+
+/** The most events a vEVENTQ may hold (the kernel's VEVENTQ_MAX_DEPTH; EINVAL above). */
+export const VEVENTQ_MAX_DEPTH: number = binding.vevent.maxDepth;
+
+export interface VeventQueueOptions {
+  /** The vEVENTQ type (VEVENTQ_TYPE_*): one queue per type per vIOMMU. */
+  type: number;
+  /** Events the kernel holds unread before it drops them (1..VEVENTQ_MAX_DEPTH, default 1024). */
+  depth?: number;
+  /**
+   * What the iterator does when events were lost (the queue overflowed): 'mark' (the default)
+   * yields a VeventLoss in their place and goes on; 'throw' ends the iteration with an
+   * ERR_IOMMUFD_VEVENTS_LOST error after the events before the loss, as fs.promises.watch's
+   * overflow option does.
+   */
+  overflow?: 'mark' | 'throw';
+  /** Stop reading while this many events wait for the consumer (default 4096); the kernel then
+   *  holds `depth` more and drops the rest, reported as a loss. */
+  highWaterMark?: number;
+  /** Resume reading once the backlog is down to this many (default highWaterMark / 2). */
+  lowWaterMark?: number;
+  /** Initial read buffer, in records (default 1024). */
+  bufferRecords?: number;
+  /** Aborting closes the queue, as close() does. */
+  signal?: AbortSignal;
+}
+
+/** One vIOMMU event. */
+export class Vevent {
+  readonly kind = 'event' as const;
+  /** The vEVENTQ type: what `data` is. */
+  readonly type: number;
+  readonly sequence: number;
+  /** The type's data bytes (struct iommu_vevent_arm_smmuv3, ...), copied out of the read buffer. */
+  readonly data: Uint8Array;
+  #decoded: DecodedVevent | undefined | null = null;
+
+  /** @internal */
+  constructor(type: number, sequence: number, data: Uint8Array) {
+    this.type = type;
+    this.sequence = sequence;
+    this.data = data;
+  }
+
+  /** The data decoded where the type's layout is known (selftest, SMMUv3, Tegra241 CMDQV), else undefined. */
+  get decoded(): DecodedVevent | undefined {
+    if (this.#decoded === null) this.#decoded = decodeVevent(this.type, new DataView(this.data.buffer, this.data.byteOffset, this.data.byteLength), 0);
+    return this.#decoded;
+  }
+}
+
+/** Events the kernel dropped, in the stream where they were dropped. */
+export interface VeventLoss {
+  readonly kind: 'lost';
+  /** How many events were lost. */
+  readonly count: number;
+  /** The sequence numbers of the first and last lost event (first > last across the wrap). */
+  readonly first: number;
+  readonly last: number;
+  /** 'header': the kernel's LOST_EVENTS header said so; 'gap': only the sequence numbers did. */
+  readonly reported: 'header' | 'gap';
+}
+
+export interface VeventQueueStats {
+  /** Events read from the kernel (LOST_EVENTS headers not counted). */
+  delivered: number;
+  /** Events the kernel dropped because the queue was full, by the sequence numbers. */
+  lost: number;
+  /** LOST_EVENTS headers read. */
+  overflows: number;
+  /** Losses seen only as a gap in the sequence numbers. */
+  gaps: number;
+  /** Events waiting for the consumer. */
+  backlog: number;
+  /** Whether reading is paused by backpressure. */
+  paused: boolean;
+}
+
+/** A synchronous handler of each batch of vEVENTs; see VeventQueue.setBatchHandler. */
+export type VeventBatchHandler = (batch: VeventBatch) => void;
+
+const SPAN = 2 ** 31;
+
+// A queue dropped without close() is closed when garbage-collected, with a warning: its fd is
+// closed (the vEVENTQ object stays until its iommufd is closed).
+const abandoned = new FinalizationRegistry<{ id: number; pump: NativeEventPump }>((q) => {
+  q.pump.close();
+  process.emitWarning(`VeventQueue ${q.id} was garbage-collected without close(): its fd was closed`,
+    { type: 'Warning', code: 'IOMMUFD_UNCLOSED' });
+});
+
+export class VeventQueue implements AsyncIterable<Vevent | VeventLoss> {
+  /** The vEVENTQ object's id. */
+  readonly id: number;
+  readonly iommufd: Iommufd;
+  /** The vIOMMU id it belongs to. */
+  readonly viommuId: number;
+  readonly type: number;
+  readonly depth: number;
+  #pump: NativeEventPump;
+  #counters: Float64Array;
+  #batch: VeventBatch;
+  #stream: EventStream<Vevent | VeventLoss>;
+  #handler: VeventBatchHandler | undefined;
+  #throwOnLoss: boolean;
+  #stats = { lost: 0, overflows: 0, gaps: 0 };
+  #closing: Promise<void> | undefined;
+  #onBatchCallback = (view: Uint8Array, n: number) => this.#onBatch(view, n);
+  #onErrorCallback = (e: Error) => this.#stream.fail(e);
+  #onAbort = () => void this.close();
+  #signal: AbortSignal | undefined;
+
+  /** @internal Use Viommu.allocVeventQueue(), which checks the options first. Takes ownership of fd. */
+  constructor(iommufd: Iommufd, viommuId: number, id: number, fd: number, o: CheckedVeventQueueOptions) {
+    const pump = new binding.EventPump(fd, o.bufferRecords, false, o.dataSize);
+    this.id = id;
+    this.iommufd = iommufd;
+    this.viommuId = viommuId;
+    this.type = o.type;
+    this.depth = o.depth;
+    this.#pump = pump;
+    const control = new ArrayBuffer(CONTROL.bytes);
+    this.#counters = new Float64Array(control);
+    pump.setAnswers(new Uint8Array(8), new Int32Array(control)); // no answers: the control block counts
+    this.#batch = new VeventBatch(o.type, o.dataSize);
+    this.#throwOnLoss = o.overflow === 'throw';
+    const queue = this; // the stream's owner holds the queue: a waited-on queue stays alive
+    this.#stream = new EventStream({
+      pump,
+      get closed() { return queue.closed; },
+      serving: false,
+      get inUse() { return queue.#handler !== undefined; },
+    }, o.high, o.low);
+    pump.setCallbacks(this.#onBatchCallback, this.#onErrorCallback);
+    abandoned.register(this, { id, pump }, this);
+    this.#signal = o.signal;
+    if (this.#signal?.aborted) {
+      void this.close();
+      return;
+    }
+    this.#signal?.addEventListener('abort', this.#onAbort, { once: true });
+    pump.start();
+  }
+
+  get closed(): boolean { return this.#closing !== undefined; }
+
+  get stats(): VeventQueueStats {
+    return {
+      delivered: this.#counters[CONTROL.delivered],
+      ...this.#stats,
+      backlog: this.#stream.backlog,
+      paused: this.#stream.paused,
+    };
+  }
+
+  /**
+   * Sets (or, with null, removes) a synchronous handler that gets every batch the pump reads, on
+   * this thread's event loop: the fast path, with no object per event. While it is set the
+   * iterator gets nothing, and the handler sees losses itself (batch.lost(i)). A throw becomes an
+   * uncaught exception, as an event listener's would. While set, it keeps the process alive
+   * unless unref().
+   */
+  setBatchHandler(handler: VeventBatchHandler | null): this {
+    if (handler !== null && typeof handler !== 'function') throw invalidArgType('setBatchHandler', 'handler', 'a function or null', handler);
+    this.#handler = handler ?? undefined;
+    this.#stream.hold();
+    return this;
+  }
+
+  #onBatch(view: Uint8Array, byteLength: number): void {
+    const batch = this.#batch;
+    batch._begin(view, byteLength);
+    this.#stats.lost += batch._lost;
+    this.#stats.overflows += batch._overflows;
+    this.#stats.gaps += batch._gaps;
+    try {
+      if (this.#handler) this.#handler(batch);
+      else this.#queue(batch);
+    } finally {
+      batch._end();
+    }
+    this.#stream.delivered();
+  }
+
+  // The iterator's objects: a Vevent per event, a VeventLoss where events were lost ('mark'), or
+  // the end of the iteration there ('throw').
+  #queue(batch: VeventBatch): void {
+    const stream = this.#stream;
+    if (stream.error) return; // ended by an earlier loss: nothing more is delivered
+    for (let i = 0, n = batch.length; i < n; i++) {
+      const lost = batch.lost(i);
+      const header = batch.isLostHeader(i);
+      const sequence = batch.sequence(i);
+      if (lost > 0) {
+        const last = header ? sequence : (sequence - 1 + SPAN) % SPAN;
+        const loss: VeventLoss = { kind: 'lost', count: lost, first: (last - lost + 1 + SPAN) % SPAN, last, reported: header ? 'header' : 'gap' };
+        if (this.#throwOnLoss) {
+          this.#pump.stop();
+          stream.fail(Object.assign(new IommufdError(
+            `vEVENTQ ${this.id}: ${lost} events lost (sequence ${loss.first} to ${loss.last}): the queue's depth of ${this.depth} overflowed`,
+            ErrorCodes.VEVENTS_LOST), { lost: loss }));
+          return;
+        }
+        stream.push(loss);
+      }
+      if (header) continue;
+      stream.push(new Vevent(this.type, sequence, batch.data(i).slice()));
+    }
+  }
+
+  /** Lets a consumer waiting on this queue keep the process alive (the default). */
+  ref(): this {
+    this.#stream.ref(true);
+    return this;
+  }
+
+  /** The process may exit while a consumer waits on this queue. */
+  unref(): this {
+    this.#stream.ref(false);
+    return this;
+  }
+
+  /** The next event or loss; resolves done when the queue is closed. */
+  next(): Promise<IteratorResult<Vevent | VeventLoss>> {
+    return this.#stream.next();
+  }
+
+  /** Iterates events (and losses, see the overflow option). Aborting `signal` ends this iteration
+   *  with its reason and leaves the queue open. */
+  events({ signal }: { signal?: AbortSignal } = {}): AsyncIterableIterator<Vevent | VeventLoss> {
+    return this.#stream.items(signal);
+  }
+
+  /** Iterates every event waiting, as one array (never empty): one await per batch. */
+  batches({ signal }: { signal?: AbortSignal } = {}): AsyncIterableIterator<(Vevent | VeventLoss)[]> {
+    return this.#stream.batches(signal);
+  }
+
+  [Symbol.asyncIterator](): AsyncIterableIterator<Vevent | VeventLoss> {
+    return this.events();
+  }
+
+  /**
+   * Closes the fd, then destroys the vEVENTQ object (the kernel refuses that while the fd is
+   * open), so the vIOMMU can take a new queue of this type or be destroyed. Events not yet read
+   * are dropped. A consumer waiting in next() gets done. Safe to call twice.
+   */
+  close(): Promise<void> {
+    if (this.#closing) return this.#closing;
+    this.#closing = Promise.resolve();
+    this.#signal?.removeEventListener('abort', this.#onAbort);
+    abandoned.unregister(this);
+    this.iommufd._forget(this);
+    try {
+      this.#pump.close();
+      if (!this.iommufd.closed) this.iommufd.destroy(this.id);
+    } finally {
+      this.#stream.end();
+    }
+    return this.#closing;
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}
+
+/** @internal */
+export interface CheckedVeventQueueOptions {
+  type: number;
+  dataSize: number;
+  depth: number;
+  overflow: 'mark' | 'throw';
+  high: number;
+  low: number;
+  bufferRecords: number | undefined;
+  signal: AbortSignal | undefined;
+}
+
+/** @internal Validates VeventQueueOptions before anything is allocated. */
+export function checkVeventQueueOptions(options: unknown): CheckedVeventQueueOptions {
+  const op = 'allocVeventQueue';
+  if (typeof options !== 'object' || options === null) throw invalidArgType(op, 'options', 'an object with a type', options);
+  const o = options as VeventQueueOptions;
+  const type = integerOption(op, 'options.type', o.type, 1, 2 ** 32 - 1);
+  if (type === undefined) throw invalidArgType(op, 'options.type', 'a VEVENTQ_TYPE_* number', o.type);
+  let dataSize: number;
+  try {
+    dataSize = veventDataSize(type);
+  } catch (e) {
+    throw Object.assign(e as Error, { message: `${op}: ${(e as Error).message}` });
+  }
+  const depth = integerOption(op, 'options.depth', o.depth, 1, VEVENTQ_MAX_DEPTH) ?? 1024;
+  if (o.overflow !== undefined && o.overflow !== 'mark' && o.overflow !== 'throw') {
+    throw invalidArgType(op, 'options.overflow', "'mark' or 'throw'", o.overflow);
+  }
+  const high = integerOption(op, 'options.highWaterMark', o.highWaterMark, 1, 2 ** 31) ?? 4096;
+  const low = integerOption(op, 'options.lowWaterMark', o.lowWaterMark, 0, high - 1) ?? Math.floor(high / 2);
+  const bufferRecords = integerOption(op, 'options.bufferRecords', o.bufferRecords, 1, MAX_BUFFER_RECORDS);
+  if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) throw invalidArgType(op, 'options.signal', 'an AbortSignal', o.signal);
+  return { type, dataSize, depth, overflow: o.overflow ?? 'mark', high, low, bufferRecords, signal: o.signal };
+}
