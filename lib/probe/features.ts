@@ -1,9 +1,10 @@
 // Collector: the uAPI features of the running kernel, found by issuing each ioctl. iommufd answers
 // ENOTTY for a command it does not know and E2BIG for non-zero bytes past the struct it knows.
 import { binding } from '../binding.js';
-import { HWPT_FAULT_ID_VALID } from '../hwpt.js';
+import { HWPT_ALLOC_NEST_PARENT, HWPT_FAULT_ID_VALID } from '../hwpt.js';
 import { Iommufd } from '../iommufd.js';
-import { MockDevice } from '../testing.js';
+import { HWPT_DATA_SELFTEST, MockDevice, selftestHwptData, VIOMMU_TYPE_SELFTEST } from '../testing.js';
+import type { Vevent } from '../veventq.js';
 import type { Features, Finding, TestDeviceFinding, Tri } from './types.js';
 import { ioctlKnown } from './ioctl.js';
 import { codeOf, errnoName, finding } from './util.js';
@@ -21,8 +22,35 @@ export function pagingFaultRefusal(e: unknown, what: string): Finding {
 export function unprobed(status: Tri, detail: string): Features {
   return {
     faultQueue: finding(status, detail), pagingHwptFault: finding(status, detail), veventq: finding(status, detail),
-    pasidAttach: finding(status, detail), testDevice: { ...finding(status, detail), attach: status, attachDetail: detail },
+    pasidAttach: finding(status, detail),
+    testDevice: { ...finding(status, detail), attach: status, attachDetail: detail, vevent: status, veventDetail: detail },
   };
+}
+
+// One selftest vEVENT end to end through the library's VeventQueue: vIOMMU over a nesting parent,
+// vDEVICE, the device on a nested HWPT of the vIOMMU, TRIGGER_VEVENT. The iommufd's close (the
+// caller's) takes everything down again.
+async function veventRoundTrip(iommufd: Iommufd, ioasId: number): Promise<[Tri, string]> {
+  const step = { name: 'MOCK_DOMAIN' };
+  try {
+    const dev = MockDevice.create(iommufd, ioasId);
+    step.name = 'the vIOMMU setup';
+    const parent = iommufd.allocHwpt({ deviceId: dev.deviceId, parentId: ioasId, flags: HWPT_ALLOC_NEST_PARENT });
+    const viommu = iommufd.allocViommu({ deviceId: dev.deviceId, parent, type: VIOMMU_TYPE_SELFTEST });
+    const queue = viommu.allocVeventQueue({ type: binding.vevent.types.selftest, depth: 1 });
+    viommu.allocVdevice({ deviceId: dev.deviceId, virtId: 0x99n });
+    dev.replace(iommufd.allocHwpt({ deviceId: dev.deviceId, parentId: viommu.id, dataType: HWPT_DATA_SELFTEST, data: selftestHwptData() }).id);
+    step.name = 'TRIGGER_VEVENT';
+    dev.triggerVevent();
+    let timer: NodeJS.Timeout | undefined;
+    const r = await Promise.race([queue.next(), new Promise<undefined>((resolve) => { timer = setTimeout(() => resolve(undefined), 2000); })]);
+    clearTimeout(timer);
+    const e = r?.done === false ? r.value : undefined;
+    if (e?.kind !== 'event') return ['no', 'a triggered vEVENT did not arrive within 2 s'];
+    return ['yes', `a test-device vEVENT arrived through a VeventQueue: sequence ${e.sequence}, virt_id 0x${((e as Vevent).decoded as { virtId: number }).virtId.toString(16)}`];
+  } catch (e) {
+    return ['no', `${step.name} failed with ${codeOf(e)}`];
+  }
 }
 
 export async function probeFeatures(devicePath: string): Promise<Features & { mockPagingFault: Finding | null }> {
@@ -72,9 +100,15 @@ export async function probeFeatures(devicePath: string): Promise<Features & { mo
     let mockPagingFault: Finding | null = null;
     const tKnown = ioctlKnown(fd, IOMMU_TEST_CMD);
     if (tKnown.known === 'no') {
-      testDevice = { ...finding('no', 'IOMMU_TEST_CMD is unknown to this kernel (ENOTTY): built without CONFIG_IOMMUFD_TEST', 'ENOTTY'), attach: 'no', attachDetail: 'no test device' };
+      testDevice = {
+        ...finding('no', 'IOMMU_TEST_CMD is unknown to this kernel (ENOTTY): built without CONFIG_IOMMUFD_TEST', 'ENOTTY'),
+        attach: 'no', attachDetail: 'no test device', vevent: 'no', veventDetail: 'no test device',
+      };
     } else if (tKnown.known === 'unknown') {
-      testDevice = { ...finding('unknown', `IOMMU_TEST_CMD with an oversized argument answered ${tKnown.errno}`, tKnown.errno), attach: 'unknown', attachDetail: 'not tried' };
+      testDevice = {
+        ...finding('unknown', `IOMMU_TEST_CMD with an oversized argument answered ${tKnown.errno}`, tKnown.errno),
+        attach: 'unknown', attachDetail: 'not tried', vevent: 'unknown', veventDetail: 'not tried',
+      };
     } else {
       const ioas = iommufd.allocIoas();
       let mock: MockDevice | undefined;
@@ -88,7 +122,9 @@ export async function probeFeatures(devicePath: string): Promise<Features & { mo
         attach = 'no';
         attachDetail = `test device present but cannot attach: IOMMU_TEST_OP_MOCK_DOMAIN failed with ${codeOf(e)}${codeOf(e) === 'EINVAL' ? ' (older kernels refuse it while an IOMMU driver such as intel-iommu is active)' : ''}`;
       }
-      testDevice = { ...finding('yes', 'IOMMU_TEST_CMD is known (E2BIG for an oversized argument): CONFIG_IOMMUFD_TEST', 'E2BIG'), attach, attachDetail };
+      const [vevent, veventDetail]: [Tri, string] = veventq.status !== 'yes' ? ['no', 'no vEVENTQ in this kernel']
+        : mock ? await veventRoundTrip(iommufd, ioas.id) : ['unknown', 'the mock device does not attach'];
+      testDevice = { ...finding('yes', 'IOMMU_TEST_CMD is known (E2BIG for an oversized argument): CONFIG_IOMMUFD_TEST', 'E2BIG'), attach, attachDetail, vevent, veventDetail };
       if (mock) {
         const q = binding.faultQueueAlloc(fd);
         try {

@@ -50,7 +50,10 @@ export function formatText(r: ProbeReport, { color = false }: { color?: boolean 
     ['kernel test device', r.features.testDevice],
   ];
   for (const [name, x] of feat) out(`  ${name.padEnd(22)} ${tri(x.status, 7)} ${dim(x.detail)}`);
-  if (r.features.testDevice.status === 'yes') out(`  ${''.padEnd(22)} ${'attach'.padEnd(7)} ${tri(r.features.testDevice.attach)}: ${dim(r.features.testDevice.attachDetail)}`);
+  if (r.features.testDevice.status === 'yes') {
+    out(`  ${''.padEnd(22)} ${'attach'.padEnd(7)} ${tri(r.features.testDevice.attach)}: ${dim(r.features.testDevice.attachDetail)}`);
+    out(`  ${''.padEnd(22)} ${'vEVENT'.padEnd(7)} ${tri(r.features.testDevice.vevent)}: ${dim(r.features.testDevice.veventDetail)}`);
+  }
   out();
   out(bold('Devices'));
   if (r.devices.length === 0) out('  no PCI devices and no VFIO cdevs');

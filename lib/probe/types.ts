@@ -34,6 +34,9 @@ export interface TestDeviceFinding extends Finding {
   /** Whether a mock device attaches to an IOAS (IOMMU_TEST_OP_MOCK_DOMAIN). */
   attach: Tri;
   attachDetail: string;
+  /** Whether a vEVENT from the test device arrives through a VeventQueue. */
+  vevent: Tri;
+  veventDetail: string;
 }
 
 export interface Features {

@@ -77,7 +77,8 @@ function checkCommonFeatures(r: ProbeReport): void {
   expect(r.features.veventq).toEqual(newest
     ? { status: 'yes', errno: 'ENOENT', detail: expect.stringMatching(/IOMMU_VEVENTQ_ALLOC/) }
     : { status: 'no', errno: 'ENOTTY', detail: expect.stringMatching(/unknown to this kernel/) });
-  expect(r.features.testDevice).toMatchObject({ status: 'yes', errno: 'E2BIG', attach: newest ? 'yes' : 'no' });
+  expect(r.features.testDevice).toMatchObject({ status: 'yes', errno: 'E2BIG', attach: newest ? 'yes' : 'no', vevent: newest ? 'yes' : 'no' });
+  expect(r.features.testDevice.veventDetail).toMatch(newest ? /vEVENT arrived through a VeventQueue: sequence 0, virt_id 0x99/ : /no vEVENTQ in this kernel/);
   // 6.12 refuses the test device beside an active intel-iommu: said honestly, not hidden.
   if (!newest) expect(r.features.testDevice.attachDetail).toMatch(/test device present but cannot attach: IOMMU_TEST_OP_MOCK_DOMAIN failed with EINVAL/);
   expect(r.iommus.find((m) => m.name === 'dmar0')).toMatchObject({ kind: 'intel-vtd', pageRequests: iommuPageRequests ? 'yes' : 'no' });
