@@ -11,6 +11,9 @@
 //   fault_bench mem N CHUNK          N faults in chunks of CHUNK (trigger chunk, drain it): RSS
 //   fault_bench produce FD DEVID N   the producer: N TRIGGER_IOPF ioctls on the inherited iommufd FD
 //   fault_bench calib REPS           no kernel: the per-record loop alone, to compare host and guest
+//   fault_bench vevent-drain N WARMUP REPS  the vEVENTQ counterpart of drain: WARMUP vEVENTs drained
+//                                    first, then REPS times N pre-queued (TRIGGER_VEVENT) and read;
+//                                    prints {"skipped": why} instead on a kernel without vEVENTQs
 //
 // The consumer loop is: poll(POLLIN) on the fault fd, read() into one 1024-record buffer until the
 // kernel has nothing left, and after every read answer all its groups with one write(); the uring
@@ -511,6 +514,199 @@ int Calib(size_t reps) {
   return 0;
 }
 
+// ---- vEVENTQ (Linux 6.15+): the test device's vIOMMU reports selftest vEVENTs ----------------
+
+// As Ioctl, but a kernel without the command is not fatal: returns the errno (0 on success).
+template <typename T>
+int TryIoctl(int fd, unsigned long req, T* arg) {
+  int rc;
+  do rc = ioctl(fd, req, arg);
+  while (rc < 0 && errno == EINTR);
+  return rc < 0 ? errno : 0;
+}
+
+// The vDEVICE's virtual id: what every selftest vEVENT carries (must be non-zero).
+constexpr __u32 kVirtId = 0x99;
+// The deepest queue the kernel allows: a drain of up to this many pre-queued events loses none.
+constexpr __u32 kVeventDepth = VEVENTQ_MAX_DEPTH;
+
+struct VeventRig {
+  int iommufd = -1;
+  int veventq_fd = -1;
+  __u32 dev_id = 0;
+  std::string skipped;  // why not, on a kernel without vIOMMUs or vEVENTQs
+};
+
+__u32 HwptAlloc(int iommufd, __u32 dev_id, __u32 pt_id, __u32 flags, __u32 data_type, void* data, __u32 data_len) {
+  iommu_hwpt_alloc hwpt{};
+  hwpt.size = sizeof(hwpt);
+  hwpt.flags = flags;
+  hwpt.dev_id = dev_id;
+  hwpt.pt_id = pt_id;
+  hwpt.data_type = data_type;
+  hwpt.data_len = data_len;
+  hwpt.data_uptr = reinterpret_cast<__u64>(data);
+  Ioctl(iommufd, IOMMU_HWPT_ALLOC, &hwpt, "IOMMU_HWPT_ALLOC");
+  return hwpt.out_hwpt_id;
+}
+
+// ENOTTY from an alloc means the kernel predates the command: the caller reports a skip.
+bool Skip(VeventRig& r, int err, const char* what, const char* needs) {
+  if (err == 0) return false;
+  if (err != ENOTTY) {
+    errno = err;
+    Die(what);
+  }
+  r.skipped = std::string(what) + ": ENOTTY (" + needs + ")";
+  return true;
+}
+
+// The selftests' flow (tools/testing/selftests/iommu, vdevice_alloc): IOAS, mock device, a
+// NEST_PARENT HWPT, a selftest vIOMMU over it, its vEVENTQ, the device's vDEVICE, and the device
+// moved onto a nested HWPT of the vIOMMU (after the vDEVICE: the mock takes its virt_id then).
+VeventRig VeventSetup() {
+  VeventRig r;
+  r.iommufd = open("/dev/iommu", O_RDWR | O_CLOEXEC);
+  if (r.iommufd < 0) Die("open /dev/iommu");
+  iommu_ioas_alloc ioas{};
+  ioas.size = sizeof(ioas);
+  Ioctl(r.iommufd, IOMMU_IOAS_ALLOC, &ioas, "IOMMU_IOAS_ALLOC");
+  auto mock = TestCmd(IOMMU_TEST_OP_MOCK_DOMAIN, ioas.out_ioas_id);
+  Ioctl(r.iommufd, IOMMU_TEST_CMD, &mock, "IOMMU_TEST_OP_MOCK_DOMAIN");
+  r.dev_id = mock.mock_domain.out_idev_id;
+  __u32 parent = HwptAlloc(r.iommufd, r.dev_id, ioas.out_ioas_id, IOMMU_HWPT_ALLOC_NEST_PARENT, 0, nullptr, 0);
+  iommu_viommu_alloc viommu{};
+  viommu.size = sizeof(viommu);
+  viommu.type = IOMMU_VIOMMU_TYPE_SELFTEST;
+  viommu.dev_id = r.dev_id;
+  viommu.hwpt_id = parent;
+  if (Skip(r, TryIoctl(r.iommufd, IOMMU_VIOMMU_ALLOC, &viommu), "IOMMU_VIOMMU_ALLOC", "a vIOMMU needs Linux 6.13+")) return r;
+  iommu_veventq_alloc veventq{};
+  veventq.size = sizeof(veventq);
+  veventq.viommu_id = viommu.out_viommu_id;
+  veventq.type = IOMMU_VEVENTQ_TYPE_SELFTEST;
+  veventq.veventq_depth = kVeventDepth;
+  if (Skip(r, TryIoctl(r.iommufd, IOMMU_VEVENTQ_ALLOC, &veventq), "IOMMU_VEVENTQ_ALLOC", "a vEVENTQ needs Linux 6.15+")) return r;
+  r.veventq_fd = int(veventq.out_veventq_fd);
+  iommu_vdevice_alloc vdev{};
+  vdev.size = sizeof(vdev);
+  vdev.viommu_id = viommu.out_viommu_id;
+  vdev.dev_id = r.dev_id;
+  vdev.virt_id = kVirtId;
+  Ioctl(r.iommufd, IOMMU_VDEVICE_ALLOC, &vdev, "IOMMU_VDEVICE_ALLOC");
+  iommu_hwpt_selftest data{};
+  data.iotlb = IOMMU_TEST_IOTLB_DEFAULT;
+  __u32 nested = HwptAlloc(r.iommufd, r.dev_id, viommu.out_viommu_id, 0, IOMMU_HWPT_DATA_SELFTEST, &data, sizeof(data));
+  auto replace = TestCmd(IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE, mock.mock_domain.out_stdev_id);
+  replace.mock_domain_replace.pt_id = nested;
+  Ioctl(r.iommufd, IOMMU_TEST_CMD, &replace, "IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE");
+  return r;
+}
+
+// One selftest vEVENT: the device's vIOMMU reports {virt_id} (0 also when the queue was full).
+void TriggerVevent(int iommufd, __u32 dev_id) {
+  auto cmd = TestCmd(IOMMU_TEST_OP_TRIGGER_VEVENT, 0);
+  cmd.trigger_vevent.dev_id = dev_id;
+  Ioctl(iommufd, IOMMU_TEST_CMD, &cmd, "IOMMU_TEST_OP_TRIGGER_VEVENT");
+}
+
+// The vEVENT consumer: poll(POLLIN), then read() into one buffer until the kernel has nothing
+// left (0: the vEVENTQ read never blocks), walking each read's records: the sequence numbers
+// checked (a gap, or a LOST_EVENTS header, counts lost events), the payload read.
+//
+// The buffer is the Node pump's default read size (1024 x 48 bytes: it sizes its buffer in fault
+// records), so both sides make the same reads: 4096 selftest vEVENTs each.
+class VeventConsumer {
+ public:
+  explicit VeventConsumer(int fd) : fd_(fd), buffer_(kBufferBytes) {}
+
+  __u64 delivered = 0;   // events read
+  __u64 lost = 0;        // events the kernel dropped (LOST_EVENTS headers and sequence gaps)
+  __u64 overflows = 0;   // LOST_EVENTS headers read
+  __u64 bad = 0;         // events with another virt_id (none expected)
+
+  // Waits for vEVENTs, then reads everything queued. Returns the events read plus those lost.
+  __u64 PollAndDrain() {
+    pollfd p{fd_, POLLIN, 0};
+    while (poll(&p, 1, -1) < 0)
+      if (errno != EINTR) Die("poll");
+    __u64 before = delivered + lost;
+    for (;;) {
+      ssize_t n = read(fd_, buffer_.data(), buffer_.size());
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) Die("read (vEVENTQ)");
+      if (n == 0) break;
+      Walk(buffer_.data(), size_t(n));
+    }
+    return delivered + lost - before;
+  }
+
+ private:
+  static constexpr size_t kBufferBytes = 1024 * sizeof(iommu_hwpt_pgfault);
+  static constexpr __u32 kSeqMask = 0x7fffffff;  // sequences run 0..INT_MAX, then 0
+
+  void Walk(const uint8_t* p, size_t len) {
+    for (size_t off = 0; off + sizeof(iommufd_vevent_header) <= len;) {
+      iommufd_vevent_header h;
+      memcpy(&h, p + off, sizeof(h));  // records are packed: 12 bytes, not 8-aligned
+      off += sizeof(h);
+      __u32 step = (h.sequence - prev_) & kSeqMask;
+      prev_ = h.sequence;
+      if (h.flags & IOMMU_VEVENTQ_FLAG_LOST_EVENTS) {  // no data; its sequence is the last lost one's
+        lost += step;
+        overflows++;
+        continue;
+      }
+      lost += step - 1;
+      iommu_viommu_event_selftest e;
+      memcpy(&e, p + off, sizeof(e));
+      off += sizeof(e);
+      if (e.virt_id != kVirtId) bad++;
+      delivered++;
+    }
+  }
+
+  int fd_;
+  __u32 prev_ = kSeqMask;  // so that the first event, sequence 0, is one step on
+  std::vector<uint8_t> buffer_;
+};
+
+// Queues n vEVENTs, then reads them: the nanoseconds from the first poll to the last record.
+uint64_t VeventDrainOnce(const VeventRig& r, VeventConsumer& c, size_t n) {
+  for (size_t i = 0; i < n; i++) TriggerVevent(r.iommufd, r.dev_id);
+  uint64_t t0 = Now();
+  __u64 seen = 0;
+  while (seen < n) seen += c.PollAndDrain();
+  return Now() - t0;
+}
+
+// As Drain: a first drain of `warmup` events, then `reps` measured ones of n (n <= the depth, so
+// nothing is lost unless something is wrong; the counts say so either way).
+int VeventDrain(size_t n, size_t warmup, size_t reps) {
+  if (n > kVeventDepth || warmup > kVeventDepth) {
+    fprintf(stderr, "fault_bench: vevent-drain: N and WARMUP must be at most %u (the queue's depth)\n", kVeventDepth);
+    return 2;
+  }
+  VeventRig r = VeventSetup();
+  if (!r.skipped.empty()) {
+    printf("{\"mode\":\"vevent-drain\",\"n\":%zu,\"skipped\":\"%s\"}\n", n, r.skipped.c_str());
+    return 0;
+  }
+  VeventConsumer c(r.veventq_fd);
+  uint64_t cold = warmup ? VeventDrainOnce(r, c, warmup) : 0;
+  std::vector<uint64_t> ns;
+  for (size_t i = 0; i < reps; i++) ns.push_back(VeventDrainOnce(r, c, n));
+  printf("{\"mode\":\"vevent-drain\",\"n\":%zu,\"delivered\":%llu,\"lost\":%llu,\"overflows\":%llu,\"bad\":%llu,"
+         "\"depth\":%u,\"warmup\":%zu,\"coldNs\":%llu,\"nsAll\":[",
+         n, (unsigned long long)c.delivered, (unsigned long long)c.lost, (unsigned long long)c.overflows,
+         (unsigned long long)c.bad, kVeventDepth, warmup, (unsigned long long)cold);
+  for (size_t i = 0; i < ns.size(); i++) printf("%s%llu", i ? "," : "", (unsigned long long)ns[i]);
+  printf("]}\n");
+  close(r.veventq_fd);
+  close(r.iommufd);
+  return c.bad == 0 ? 0 : 1;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -523,9 +719,10 @@ int main(int argc, char** argv) {
   if (mode == "pipe" && argc == 3) return Pipe(Arg(argv, 2), "/proc/self/exe");
   if (mode == "mem" && argc == 4) return Mem(Arg(argv, 2), Arg(argv, 3));
   if (mode == "calib" && argc == 3) return Calib(Arg(argv, 2));
+  if (mode == "vevent-drain" && argc == 5) return VeventDrain(Arg(argv, 2), Arg(argv, 3), Arg(argv, 4));
   if (mode == "produce" && argc == 5) return Produce(int(Arg(argv, 2)), __u32(Arg(argv, 3)), Arg(argv, 4));
   fprintf(stderr,
           "usage: fault_bench drain N WARMUP REPS | rtt ITERS WARMUP | drain-uring N WARMUP REPS | rtt-uring ITERS WARMUP"
-          " | pipe N | mem N CHUNK | produce FD DEVID N | calib REPS\n");
+          " | pipe N | mem N CHUNK | produce FD DEVID N | calib REPS | vevent-drain N WARMUP REPS\n");
   return 2;
 }
