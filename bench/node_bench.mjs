@@ -12,11 +12,13 @@
 //   drain-view|drain-serve|drain-worker N WARMUP REPS, rtt-view|rtt-serve|rtt-worker|rtt-worker-busy
 //     ITERS WARMUP, pipe-view|pipe-worker N WARMUP PRODUCER, mem-view|mem-serve|mem-worker N CHUNK: the fast paths
 //     (bench/node_fast.mjs)
+//   vevent-drain|vevent-drain-view N WARMUP REPS: the vEVENTQ drain (bench/vevent_bench.mjs)
 //
 // Prints one JSON object on stdout, with the same fields as fault_bench.
 import { spawn } from 'node:child_process';
 import { pathToFileURL } from 'node:url';
 import { fastModes } from './node_fast.mjs';
+import { veventModes } from './vevent_bench.mjs';
 
 // The package snapshot bench/prepare.mjs built (IOMMUFD_BENCH_PKG picks another, for A/B runs).
 const pkg = pathToFileURL(`${process.env.IOMMUFD_BENCH_PKG ?? new URL('build/pkg', import.meta.url).pathname}/`);
@@ -416,6 +418,7 @@ const fast = fastModes({ pkg, setup, fault, now });
 const [mode, a, b, c] = process.argv.slice(2);
 const modes = {
   ...fast,
+  ...await veventModes({ pkg, now }),
   'pipe-view': () => pipe(Number(a), Number(b), c, 'view'),
   'pipe-worker': () => pipe(Number(a), Number(b), c, 'worker'),
   'mem-view': () => mem(Number(a), Number(b), 'view'),
