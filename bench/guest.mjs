@@ -4,7 +4,10 @@
 // process; prints a table and writes the JSON report.
 //
 //   node bench/guest.mjs [--rounds 3] [--quick] [--out bench/results.json] [--variant NAME=PKGDIR ...]
+//                        [--only KEY,...]   (scenario keys, e.g. --only veventDrain100k,veventDrain100kView)
 //
+// A scenario the kernel cannot run (the vEVENTQ drain before Linux 6.15) reports {skipped} from
+// its first run; it is then left out of the rounds, the table says why, and the report lists it.
 // --variant adds Node runs against another package snapshot (bench/prepare.mjs --pkg), to measure
 // a change to the fault path before/after in the same boot; the first variant is the one the
 // table's Node column and ratios use (default: "node" = bench/build/pkg).
@@ -68,6 +71,10 @@ const scenarios = [
   { key: 'pipe', args: ['pipe', N_PIPE], pin: true, api: 'for await + respond()' },
   { key: 'pipeView', args: ['pipe-view', N_PIPE], pin: true, nodeOnly: true, compareTo: 'pipe', api: 'batch view (setBatchHandler)' },
   { key: 'pipeWorker', args: ['pipe-worker', N_PIPE], nodeOnly: true, compareTo: 'pipe', api: 'serveInWorker() (not pinned: 3 threads)' },
+  // The vEVENTQ drain: selftest vEVENTs (TRIGGER_VEVENT) queued untimed, then read; as drain100k,
+  // but read-only (no answers) and 12-byte records. Skips itself on a kernel without vEVENTQs.
+  { key: 'veventDrain100k', args: ['vevent-drain', N_LARGE, DRAIN_WARMUP, DRAIN_REPS], api: 'vEVENTQ, for await + decoded' },
+  { key: 'veventDrain100kView', args: ['vevent-drain-view', N_LARGE, DRAIN_WARMUP, DRAIN_REPS], nodeOnly: true, compareTo: 'veventDrain100k', api: 'vEVENTQ, batch view (setBatchHandler)' },
   // Diagnostics: the native pump used directly, with the C client's loop in its batch callback.
   { key: 'drainRaw', args: ['drain-raw', N_LARGE, DRAIN_WARMUP, DRAIN_REPS], nodeOnly: true, compareTo: 'drain100k', api: 'diag: raw pump' },
   { key: 'rttRaw', args: ['rtt-raw', RTT_ITERS, RTT_WARMUP], nodeOnly: true, compareTo: 'rtt', api: 'diag: raw pump' },
@@ -131,6 +138,10 @@ function figures(r) {
         answerP50us: pct(r.totalNs.map((t, i) => t - r.deliverNs[i]), 50) / 1e3,
       };
     }
+    case 'vevent-drain': {
+      const ns = median(r.nsAll);
+      return { eventsPerSec: r.n / (ns / 1e9), usPerEvent: ns / 1e3 / r.n, coldEventsPerSec: r.warmup / (r.coldNs / 1e9), lost: r.lost };
+    }
     case 'pipe':
       return {
         faultsPerSec: r.n / ((r.doneNs - r.producer.startNs) / 1e9),
@@ -152,6 +163,7 @@ const runs = []; // {side, variant, scenario, round, result, figures}
 
 for (let round = 0; round < rounds; round++) {
   for (const s of scenarios) {
+    if (s.skipped) continue;
     const sides = [
       ...(s.nodeOnly ? [] : [{ side: 'c', go: () => runC(s.args, s.pin) }]),
       ...(s.cOnly ? [] : variants.map((v) => ({ side: v.name, go: () => runNode(v, s.args, s.pin) }))),
@@ -159,9 +171,15 @@ for (let round = 0; round < rounds; round++) {
     if (round % 2) sides.reverse();
     for (const { side, go } of sides) {
       const result = await go();
+      if (result.skipped) {
+        s.skipped = result.skipped;
+        log(`${s.key}: skipped on this kernel (${release()}): ${result.skipped}`);
+        break;
+      }
       const f = figures(result);
       runs.push({ side, scenario: s.key, round, figures: f, result });
       log(`round ${round + 1}/${rounds} ${s.key.padEnd(9)} ${side.padEnd(6)} ${Object.entries(f).map(([k, v]) => `${k}=${v.toFixed(1)}`).join(' ')}`);
+      if (f.lost > 0) log(`round ${round + 1}/${rounds} ${s.key} ${side}: ${f.lost} vEVENTs LOST (the queue overflowed): this run's rate is not comparable`);
     }
   }
 }
@@ -213,12 +231,15 @@ if (!opt.only || opt.only.split(',').includes('mem')) {
 const sides = ['c', ...variants.map((v) => v.name)];
 const summary = {};
 for (const s of scenarios) {
+  if (s.skipped) continue;
   summary[s.key] = {};
   for (const side of sides) {
     const mine = runs.filter((r) => r.side === side && r.scenario === s.key);
     if (mine.length === 0) continue;
     const keys = Object.keys(mine[0].figures);
     summary[s.key][side] = Object.fromEntries(keys.map((k) => [k, median(mine.map((r) => r.figures[k]))]));
+    // Lost events: the total over every run, not a median (one lossy run must show).
+    if ('lost' in mine[0].figures) summary[s.key][side].lostAll = mine.reduce((a, r) => a + r.figures.lost, 0);
   }
 }
 
@@ -281,12 +302,15 @@ const line = (name, key, unit, note = '', withRatio = true) => (scenario) => {
   rows.push(row);
 };
 const api = (key) => scenarios.find((s) => s.key === key)?.api ?? '';
-const rowsOf = (keys, name, key, unit, extra = '') => {
-  for (const k of keys) if (summary[k]) line(`${name}, ${api(k)}`, key, unit, k === keys[0] ? extra : '')(k);
+const rowsOf = (keys, name, key, unit, extra = '', withRatio = true) => {
+  for (const k of keys) if (summary[k]) line(`${name}, ${api(k)}`, key, unit, k === keys[0] ? extra : '', withRatio)(k);
 };
 rowsOf(['drain10k', 'drain10kView', 'drain10kServe', 'drain10kWorker'], `drain ${N_SMALL / 1000}k`, 'faultsPerSec', 'faults/s');
 rowsOf(['drain100k', 'drain100kBatches', 'drain100kView', 'drain100kServe', 'drain100kWorker', 'drain100kUring', 'drainRaw'], `drain ${N_LARGE / 1000}k`, 'faultsPerSec', 'faults/s');
 if (summary.drain10k) line(`  first ${DRAIN_WARMUP / 1000}k, fresh process, for await`, 'coldFaultsPerSec', 'faults/s', 'cold: before the warm-up')('drain10k');
+rowsOf(['veventDrain100k', 'veventDrain100kView'], `vEVENTQ drain ${N_LARGE / 1000}k`, 'eventsPerSec', 'events/s');
+rowsOf(['veventDrain100k', 'veventDrain100kView'], '  vEVENTs lost (all runs)', 'lostAll', 'events', '', false);
+for (const s of scenarios.filter((x) => x.skipped)) rows.push([`${s.key}: skipped on this kernel`, '', '', ...variants.flatMap(() => ['', '']), s.skipped]);
 rowsOf(['rtt', 'rttView', 'rttServe', 'rttWorker', 'rttWorkerBusy', 'rttUring', 'rttThread', 'rttRaw'], 'round trip p50', 'p50us', 'us');
 rowsOf(['rtt', 'rttView', 'rttServe', 'rttWorker', 'rttWorkerBusy', 'rttUring', 'rttThread'], 'round trip p99', 'p99us', 'us');
 rowsOf(['rtt', 'rttView', 'rttServe', 'rttWorker', 'rttWorkerBusy', 'rttThread'], 'from queued p50', 'queuedP50us', 'us', 'trigger call left out');
@@ -349,6 +373,7 @@ const report = {
   variants,
   grpid,
   summary,
+  skipped: Object.fromEntries(scenarios.filter((s) => s.skipped).map((s) => [s.key, s.skipped])),
   calibration: { ...calibSummary, runs: calib },
   targets,
   memory,
