@@ -1,9 +1,12 @@
-// FaultQueue options and their checks, made before anything is allocated for a queue.
+// Queue options and their checks, made before anything is allocated for a queue: FaultQueue's,
+// which VeventQueue's extend.
 import { binding } from './binding.js';
 import { integerOption, invalidArgType } from './errors.js';
 
-export interface FaultQueueOptions {
-  /** Stop reading from the kernel while this many groups wait for the consumer (default 4096). */
+/** What every queue takes: FaultQueue's options, and VeventQueue's beside its own. */
+export interface QueueOptions {
+  /** Stop reading from the kernel while this many fault groups or events wait for the consumer
+   *  (default 4096). */
   highWaterMark?: number;
   /** Resume reading once the backlog is down to this many (default highWaterMark / 2). */
   lowWaterMark?: number;
@@ -13,6 +16,8 @@ export interface FaultQueueOptions {
   /** Aborting closes the queue, as close() does. */
   signal?: AbortSignal;
 }
+
+export type FaultQueueOptions = QueueOptions;
 
 /** The most records a pump's read buffer may hold (2^18: 10 MiB); no PRI group comes near it. */
 export const MAX_BUFFER_RECORDS: number = binding.pumpMaxRecords;
@@ -30,7 +35,11 @@ export function checkFaultQueueOptions(options: unknown): CheckedOptions {
   const op = 'allocFaultQueue';
   if (options === undefined) options = {};
   if (typeof options !== 'object' || options === null) throw invalidArgType(op, 'options', 'an object', options);
-  const o = options as FaultQueueOptions;
+  return checkQueueOptions(op, options as FaultQueueOptions);
+}
+
+/** @internal The options every queue takes (backpressure, buffer, signal), for `op`. */
+export function checkQueueOptions(op: string, o: QueueOptions): CheckedOptions {
   const high = integerOption(op, 'options.highWaterMark', o.highWaterMark, 1, 2 ** 31) ?? 4096;
   const low = integerOption(op, 'options.lowWaterMark', o.lowWaterMark, 0, high - 1) ?? Math.floor(high / 2);
   const bufferRecords = integerOption(op, 'options.bufferRecords', o.bufferRecords, 1, MAX_BUFFER_RECORDS);

@@ -7,14 +7,14 @@ import { binding, type NativeEventPump } from './binding.js';
 import { closedError, ErrorCodes, IommufdError, integerOption, invalidArgType } from './errors.js';
 import { EventStream } from './event_stream.js';
 import type { Iommufd } from './iommufd.js';
-import { MAX_BUFFER_RECORDS } from './fault_queue_options.js';
+import { checkQueueOptions, type CheckedOptions, type QueueOptions } from './fault_queue_options.js';
 import { decodeVevent, veventDataSize, type DecodedVevent } from './vevent.js';
 import { VeventBatch } from './vevent_batch.js';
 
 /** The most events a vEVENTQ may hold (the kernel's VEVENTQ_MAX_DEPTH; EINVAL above). */
 export const VEVENTQ_MAX_DEPTH: number = binding.vevent.maxDepth;
 
-export interface VeventQueueOptions {
+export interface VeventQueueOptions extends QueueOptions {
   /** The vEVENTQ type (VEVENTQ_TYPE_*): one queue per type per vIOMMU. */
   type: number;
   /** Events the kernel holds unread before it drops them (1..VEVENTQ_MAX_DEPTH, default 1024). */
@@ -26,15 +26,8 @@ export interface VeventQueueOptions {
    * overflow option does.
    */
   overflow?: 'mark' | 'throw';
-  /** Stop reading while this many events wait for the consumer (default 4096); the kernel then
-   *  holds `depth` more and drops the rest, reported as a loss. */
-  highWaterMark?: number;
-  /** Resume reading once the backlog is down to this many (default highWaterMark / 2). */
-  lowWaterMark?: number;
-  /** Initial read buffer, in records (default 1024). */
-  bufferRecords?: number;
-  /** Aborting closes the queue, as close() does. */
-  signal?: AbortSignal;
+  // highWaterMark etc. as for a fault queue: while reading is paused the kernel holds `depth`
+  // more events and drops the rest, reported as a loss.
 }
 
 /** One vIOMMU event. */
@@ -278,15 +271,11 @@ export class VeventQueue implements AsyncIterable<Vevent | VeventLoss> {
 }
 
 /** @internal */
-export interface CheckedVeventQueueOptions {
+export interface CheckedVeventQueueOptions extends CheckedOptions {
   type: number;
   dataSize: number;
   depth: number;
   overflow: 'mark' | 'throw';
-  high: number;
-  low: number;
-  bufferRecords: number | undefined;
-  signal: AbortSignal | undefined;
 }
 
 /** @internal Validates VeventQueueOptions before anything is allocated. */
@@ -306,9 +295,5 @@ export function checkVeventQueueOptions(options: unknown): CheckedVeventQueueOpt
   if (o.overflow !== undefined && o.overflow !== 'mark' && o.overflow !== 'throw') {
     throw invalidArgType(op, 'options.overflow', "'mark' or 'throw'", o.overflow);
   }
-  const high = integerOption(op, 'options.highWaterMark', o.highWaterMark, 1, 2 ** 31) ?? 4096;
-  const low = integerOption(op, 'options.lowWaterMark', o.lowWaterMark, 0, high - 1) ?? Math.floor(high / 2);
-  const bufferRecords = integerOption(op, 'options.bufferRecords', o.bufferRecords, 1, MAX_BUFFER_RECORDS);
-  if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) throw invalidArgType(op, 'options.signal', 'an AbortSignal', o.signal);
-  return { type, dataSize, depth, overflow: o.overflow ?? 'mark', high, low, bufferRecords, signal: o.signal };
+  return { ...checkQueueOptions(op, o), type, dataSize, depth, overflow: o.overflow ?? 'mark' };
 }

@@ -112,6 +112,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitIoas(env, exports);
   InitHwpt(env, exports);
   InitFaultQueue(env, exports);
+  InitEventPump(env, exports);
   InitSelftest(env, exports);
   InitVfioDevice(env, exports);
   InitProbe(env, exports);

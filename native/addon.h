@@ -55,6 +55,7 @@ void InitIommufd(Napi::Env env, Napi::Object exports);
 void InitIoas(Napi::Env env, Napi::Object exports);
 void InitHwpt(Napi::Env env, Napi::Object exports);
 void InitFaultQueue(Napi::Env env, Napi::Object exports);
+void InitEventPump(Napi::Env env, Napi::Object exports);
 void InitSelftest(Napi::Env env, Napi::Object exports);
 void InitVfioDevice(Napi::Env env, Napi::Object exports);
 void InitProbe(Napi::Env env, Napi::Object exports);

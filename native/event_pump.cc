@@ -402,4 +402,24 @@ void EventPump::Shutdown() {
 
 void EventPump::CleanupHook(void* arg) { static_cast<EventPump*>(arg)->Shutdown(); }
 
+void InitEventPump(Napi::Env env, Napi::Object exports) {
+  exports.Set("EventPump", EventPump::Class(env));
+  // The pump's buffer limit, so that lib/ checks options against this one number.
+  exports.Set("pumpMaxRecords", Napi::Number::New(env, EventPump::kMaxRecords));
+  // The control block's layout (event_pump.h): i32 slot indexes, then f64 ones, and its size.
+  Napi::Object c = Napi::Object::New(env);
+  c.Set("answers", control::kAnswers);
+  c.Set("notify", control::kNotify);
+  c.Set("writes", control::kWrites);
+  c.Set("stop", control::kStop);
+  c.Set("answered", control::kAnswered);
+  c.Set("refused", control::kRefused);
+  c.Set("batches", control::kBatches);
+  c.Set("delivered", control::kDelivered);
+  c.Set("errors", control::kErrors);
+  c.Set("bytes", control::kBytes);
+  exports.Set("pumpControl", c);
+  InitServeLoop(env, exports);
+}
+
 }  // namespace iommufd

@@ -104,6 +104,6 @@ class EventPump : public Napi::ObjectWrap<EventPump> {
   std::unique_ptr<Napi::AsyncContext> async_;
 };
 
-void InitServeLoop(Napi::Env env, Napi::Object exports);
+void InitServeLoop(Napi::Env env, Napi::Object exports);  // called by InitEventPump
 
 }  // namespace iommufd

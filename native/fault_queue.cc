@@ -1,6 +1,7 @@
-// Fault queue: IOMMU_FAULT_QUEUE_ALLOC, and the pump (event_pump.h) configured for its 40-byte
-// fault records and 8-byte responses.
-#include "event_pump.h"
+// Fault queue: IOMMU_FAULT_QUEUE_ALLOC. Its fd is read by the one pump (event_pump.h) configured
+// for fault records and answered with 8-byte responses.
+#include "addon.h"
+#include "uapi.h"
 
 namespace iommufd {
 using namespace uapi;
@@ -18,23 +19,6 @@ static Napi::Value FaultQueueAlloc(const Napi::CallbackInfo& info) {
 
 void InitFaultQueue(Napi::Env env, Napi::Object exports) {
   exports.Set("faultQueueAlloc", Napi::Function::New(env, FaultQueueAlloc, "faultQueueAlloc"));
-  exports.Set("EventPump", EventPump::Class(env));
-  // The pump's buffer limit, so that lib/ checks options against this one number.
-  exports.Set("pumpMaxRecords", Napi::Number::New(env, EventPump::kMaxRecords));
-  // The control block's layout (event_pump.h): i32 slot indexes, then f64 ones, and its size.
-  Napi::Object c = Napi::Object::New(env);
-  c.Set("answers", control::kAnswers);
-  c.Set("notify", control::kNotify);
-  c.Set("writes", control::kWrites);
-  c.Set("stop", control::kStop);
-  c.Set("answered", control::kAnswered);
-  c.Set("refused", control::kRefused);
-  c.Set("batches", control::kBatches);
-  c.Set("delivered", control::kDelivered);
-  c.Set("errors", control::kErrors);
-  c.Set("bytes", control::kBytes);
-  exports.Set("pumpControl", c);
-  InitServeLoop(env, exports);
 }
 
 }  // namespace iommufd
