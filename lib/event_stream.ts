@@ -58,10 +58,7 @@ export class EventStream<T> {
   /** After a batch: hands items to waiting consumers, then stops the pump if too many wait. */
   delivered(): void {
     if (this.#waiters.length > 0) {
-      while (this.#waiters.length > 0 && this.#head < this.#backlog.length) {
-        const w = this.#waiters.shift()!;
-        w.resolve({ value: w.take() as never, done: false });
-      }
+      this.#handOut();
       this.hold();
     }
     const o = this.#owner;
@@ -71,9 +68,17 @@ export class EventStream<T> {
     }
   }
 
+  #handOut(): void {
+    while (this.#waiters.length > 0 && this.#head < this.#backlog.length) {
+      const w = this.#waiters.shift()!;
+      w.resolve({ value: w.take() as never, done: false });
+    }
+  }
+
   /** Ends every consumer with `error` once it has taken the items queued before it. */
   fail(error: Error): void {
     this.#error = error;
+    this.#handOut();
     for (const w of this.#waiters.splice(0)) w.reject(error);
     this.hold();
   }

@@ -35,10 +35,11 @@ EventPump::EventPump(const Napi::CallbackInfo& info) : Napi::ObjectWrap<EventPum
   fd_ = ArgFd(info, 0, op);
   borrowed_ = info[2].ToBoolean();
   try {
+    if (!info[3].IsUndefined()) veventData_ = ArgU32(info, 3, op, "veventDataSize");
     size_t records = info[1].IsUndefined() ? 1024 : ArgU32(info, 1, op, "bufferRecords");
     if (records < 1 || records > kMaxRecords)
       throw Napi::RangeError::New(env_, "EventPump: bufferRecords must be 1 to " + std::to_string(kMaxRecords));
-    Allocate(records * kRecord);
+    Allocate(records * RecordSize());
   } catch (...) {
     if (!borrowed_) ::close(fd_);
     fd_ = -1;
