@@ -580,7 +580,7 @@ VeventRig VeventSetup() {
   viommu.type = IOMMU_VIOMMU_TYPE_SELFTEST;
   viommu.dev_id = r.dev_id;
   viommu.hwpt_id = parent;
-  if (Skip(r, TryIoctl(r.iommufd, IOMMU_VIOMMU_ALLOC, &viommu), "IOMMU_VIOMMU_ALLOC", "a vIOMMU needs Linux 6.13+")) return r;
+  if (Skip(r, TryIoctl(r.iommufd, IOMMU_VIOMMU_ALLOC, &viommu), "IOMMU_VIOMMU_ALLOC", "a vIOMMU needs Linux 6.13+, its vEVENTQs 6.15+")) return r;
   iommu_veventq_alloc veventq{};
   veventq.size = sizeof(veventq);
   veventq.viommu_id = viommu.out_viommu_id;
