@@ -614,8 +614,8 @@ void TriggerVevent(int iommufd, __u32 dev_id) {
 // left (0: the vEVENTQ read never blocks), walking each read's records: the sequence numbers
 // checked (a gap, or a LOST_EVENTS header, counts lost events), the payload read.
 //
-// The buffer is the Node pump's default read size (1024 x 48 bytes: it sizes its buffer in fault
-// records), so both sides make the same reads: 4096 selftest vEVENTs each.
+// The buffer holds 1024 selftest vEVENTs (12 bytes each), as the Node pump's default
+// bufferRecords does, so both sides make the same reads.
 class VeventConsumer {
  public:
   explicit VeventConsumer(int fd) : fd_(fd), buffer_(kBufferBytes) {}
@@ -642,7 +642,8 @@ class VeventConsumer {
   }
 
  private:
-  static constexpr size_t kBufferBytes = 1024 * sizeof(iommu_hwpt_pgfault);
+  static constexpr size_t kBufferBytes =
+      1024 * (sizeof(iommufd_vevent_header) + sizeof(iommu_viommu_event_selftest));
   static constexpr __u32 kSeqMask = 0x7fffffff;  // sequences run 0..INT_MAX, then 0
 
   void Walk(const uint8_t* p, size_t len) {
