@@ -30,27 +30,33 @@ export interface VeventQueueOptions extends QueueOptions {
   // more events and drops the rest, reported as a loss.
 }
 
-/** One vIOMMU event. */
+/** One vIOMMU event. Its bytes are a copy of its read's, shared with the read's other events. */
 export class Vevent {
   readonly kind = 'event' as const;
   /** The vEVENTQ type: what `data` is. */
   readonly type: number;
   readonly sequence: number;
-  /** The type's data bytes (struct iommu_vevent_arm_smmuv3, ...), copied out of the read buffer. */
-  readonly data: Uint8Array;
-  #decoded: DecodedVevent | undefined | null = null;
+  #bytes: DataView;
+  #offset: number;
+  #size: number;
 
-  /** @internal */
-  constructor(type: number, sequence: number, data: Uint8Array) {
+  /** @internal `size` data bytes at `offset` of `bytes`, which the event may keep. */
+  constructor(type: number, sequence: number, bytes: DataView, offset: number, size: number) {
     this.type = type;
     this.sequence = sequence;
-    this.data = data;
+    this.#bytes = bytes;
+    this.#offset = offset;
+    this.#size = size;
+  }
+
+  /** The type's data bytes (struct iommu_vevent_arm_smmuv3, ...). */
+  get data(): Uint8Array {
+    return new Uint8Array(this.#bytes.buffer, this.#bytes.byteOffset + this.#offset, this.#size);
   }
 
   /** The data decoded where the type's layout is known (selftest, SMMUv3, Tegra241 CMDQV), else undefined. */
   get decoded(): DecodedVevent | undefined {
-    if (this.#decoded === null) this.#decoded = decodeVevent(this.type, new DataView(this.data.buffer, this.data.byteOffset, this.data.byteLength), 0);
-    return this.#decoded;
+    return decodeVevent(this.type, this.#bytes, this.#offset);
   }
 }
 
@@ -192,6 +198,10 @@ export class VeventQueue implements AsyncIterable<Vevent | VeventLoss> {
   #queue(batch: VeventBatch): void {
     const stream = this.#stream;
     if (stream.error) return; // ended by an earlier loss: nothing more is delivered
+    // One copy per read, not per event: the events outlive the pump's buffer.
+    const view = batch.view;
+    const copy = new DataView(view.buffer.slice(view.byteOffset, view.byteOffset + batch._byteLength));
+    const size = batch._dataSize;
     for (let i = 0, n = batch.length; i < n; i++) {
       const lost = batch.lost(i);
       const header = batch.isLostHeader(i);
@@ -209,7 +219,7 @@ export class VeventQueue implements AsyncIterable<Vevent | VeventLoss> {
         stream.push(loss);
       }
       if (header) continue;
-      stream.push(new Vevent(this.type, sequence, batch.data(i).slice()));
+      stream.push(new Vevent(this.type, sequence, copy, batch.dataOffset(i), size));
     }
   }
 
