@@ -3,14 +3,11 @@
 // backpressure (the pump stops above `high` waiting items and starts again at `low`; the kernel
 // holds the rest meanwhile), and what keeps a waited-on queue alive.
 
-/** What a stream needs from the queue that owns it. */
-export interface StreamOwner {
-  readonly pump: { start(): void; stop(): void; ref(on: boolean): void };
-  readonly closed: boolean;
-  /** A serve loop has the pump: backpressure leaves it alone. */
-  readonly serving: boolean;
-  /** Reasons besides a waiting consumer to keep the queue alive (a batch handler, a serve loop). */
-  readonly inUse: boolean;
+/** The pump, as the stream drives it. */
+export interface StreamPump {
+  start(): void;
+  stop(): void;
+  ref(on: boolean): void;
 }
 
 // A consumer waiting for the next item (next(), an iterator of items) or all of them (batches).
@@ -22,10 +19,13 @@ interface Waiter<T> {
 
 // Queues that a consumer waits on (a pending next()): like a socket with a pending read, such a
 // queue stays alive even when nothing else refers to it.
-const waitedOn = new Set<StreamOwner>();
+const waitedOn = new Set<object>();
 
+// The owner tells the stream its state (closing, serving, in use) rather than the stream asking:
+// this is the path of every fault, kept monomorphic.
 export class EventStream<T> {
-  readonly #owner: StreamOwner;
+  readonly #owner: object;
+  readonly #pump: StreamPump;
   readonly #high: number;
   readonly #low: number;
   #backlog: T[] = [];
@@ -36,9 +36,14 @@ export class EventStream<T> {
   #ref = true;
   #error: Error | undefined;
   #ended = false;
+  #closed = false;
+  #serving = false;
+  #inUse = false;
 
-  constructor(owner: StreamOwner, high: number, low: number) {
+  /** `owner`: the queue, kept alive while a consumer waits on it. */
+  constructor(owner: object, pump: StreamPump, high: number, low: number) {
     this.#owner = owner;
+    this.#pump = pump;
     this.#high = high;
     this.#low = low;
   }
@@ -49,6 +54,24 @@ export class EventStream<T> {
   get paused(): boolean { return this.#paused; }
   get error(): Error | undefined { return this.#error; }
   get waiting(): boolean { return this.#waiters.length > 0; }
+
+  /** The queue is closing: the pump is not started again. */
+  closing(): void {
+    this.#closed = true;
+    this.hold();
+  }
+
+  /** A serve loop has the pump: backpressure leaves it alone. It keeps the queue in use. */
+  set serving(on: boolean) {
+    this.#serving = on;
+    this.hold();
+  }
+
+  /** Whether something besides a waiting consumer uses the queue (a batch handler). */
+  set inUse(on: boolean) {
+    this.#inUse = on;
+    this.hold();
+  }
 
   /** Queues an item the pump delivered; call delivered() after the batch's last one. */
   push(item: T): void {
@@ -61,10 +84,9 @@ export class EventStream<T> {
       this.#handOut();
       this.hold();
     }
-    const o = this.#owner;
-    if (!this.#paused && this.backlog >= this.#high && !o.closed && !o.serving) {
+    if (!this.#paused && this.backlog >= this.#high && !this.#closed && !this.#serving) {
       this.#paused = true;
-      o.pump.stop();
+      this.#pump.stop();
     }
   }
 
@@ -86,6 +108,7 @@ export class EventStream<T> {
   /** The queue closed: items not taken are dropped, and waiting consumers get done. */
   end(): void {
     this.#ended = true;
+    this.#closed = true;
     this.#backlog = [];
     this.#head = 0;
     for (const w of this.#waiters.splice(0)) w.resolve({ value: undefined, done: true });
@@ -95,19 +118,18 @@ export class EventStream<T> {
   /** Lets a consumer waiting on this queue keep the process alive (the default). */
   ref(on: boolean): void {
     this.#ref = on;
-    if (!this.#owner.closed) this.#owner.pump.ref(on && this.#held);
+    if (!this.#closed) this.#pump.ref(on && this.#held);
   }
 
   // Called whenever the waiters or the owner's inUse change: a waited-on queue is kept from GC
   // and (if ref'd) keeps the event loop alive; an idle one does neither.
   hold(): void {
-    const o = this.#owner;
-    const held = (this.#waiters.length > 0 || o.inUse) && !o.closed;
+    const held = (this.#waiters.length > 0 || this.#inUse || this.#serving) && !this.#closed;
     if (held === this.#held) return;
     this.#held = held;
-    if (held) waitedOn.add(o);
-    else waitedOn.delete(o);
-    if (this.#ref && !o.closed) o.pump.ref(held);
+    if (held) waitedOn.add(this.#owner);
+    else waitedOn.delete(this.#owner);
+    if (this.#ref && !this.#closed) this.#pump.ref(held);
   }
 
   #take = (): T | undefined => {
@@ -131,10 +153,9 @@ export class EventStream<T> {
   };
 
   #resumeIfLow(): void {
-    const o = this.#owner;
-    if (this.#paused && !o.closed && this.backlog <= this.#low) {
+    if (this.#paused && !this.#closed && this.backlog <= this.#low) {
       this.#paused = false;
-      if (!o.serving) o.pump.start();
+      if (!this.#serving) this.#pump.start();
     }
   }
 

@@ -103,14 +103,7 @@ export class FaultQueue implements AsyncIterable<FaultGroup> {
       keep: (bytes, offset, count) => this.#keep(bytes, offset, count),
       flush: () => this.#flush(),
     });
-    const queue = this; // the stream's owner holds the queue: a waited-on queue stays alive
-    this.#stream = new EventStream({
-      pump,
-      get closed() { return queue.closed; },
-      get serving() { return queue.#serving !== undefined; },
-      // A batch handler set (like a socket's 'data' listener) or a serve loop keeps it in use.
-      get inUse() { return queue.#handler !== undefined || queue.#serving !== undefined; },
-    }, checked.high, checked.low);
+    this.#stream = new EventStream(this, pump, checked.high, checked.low);
     pump.setCallbacks(this.#onBatchCallback, this.#onErrorCallback, this.#onWrittenCallback);
     abandoned.register(this, { id, pump, pending: this.#pending }, this);
     this.#signal = checked.signal;
@@ -149,7 +142,7 @@ export class FaultQueue implements AsyncIterable<FaultGroup> {
   setBatchHandler(handler: BatchHandler | null): this {
     if (handler !== null && typeof handler !== 'function') throw invalidArgType('setBatchHandler', 'handler', 'a function or null', handler);
     this.#handler = handler ?? undefined;
-    this.#stream.hold();
+    this.#stream.inUse = this.#handler !== undefined; // as a 'data' listener keeps a socket
     return this;
   }
 
@@ -193,12 +186,12 @@ export class FaultQueue implements AsyncIterable<FaultGroup> {
         this.#serving = how;
         this.#serveBatch = batch;
         this.#pump.stop();
-        this.#stream.hold(); // a served queue is in use even if nothing refers to it
+        this.#stream.serving = true; // a served queue is in use even if nothing refers to it
       },
       end: () => {
         this.#serving = undefined;
         this.#serveBatch = undefined;
-        this.#stream.hold();
+        this.#stream.serving = false;
         this.#pump.setCallbacks(this.#onBatchCallback, this.#onErrorCallback, this.#onWrittenCallback);
         if (!this.closed && !this.#stream.paused) this.#pump.start();
       },
@@ -337,6 +330,7 @@ export class FaultQueue implements AsyncIterable<FaultGroup> {
    */
   close(): Promise<CloseResult> {
     if (this.#closing) return this.#closing;
+    this.#stream.closing();
     this.#signal?.removeEventListener('abort', this.#onAbort);
     abandoned.unregister(this);
     this.iommufd._forget(this);

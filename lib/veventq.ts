@@ -135,13 +135,7 @@ export class VeventQueue implements AsyncIterable<Vevent | VeventLoss> {
     pump.setAnswers(new Uint8Array(8), new Int32Array(control)); // no answers: the control block counts
     this.#batch = new VeventBatch(o.type, o.dataSize);
     this.#throwOnLoss = o.overflow === 'throw';
-    const queue = this; // the stream's owner holds the queue: a waited-on queue stays alive
-    this.#stream = new EventStream({
-      pump,
-      get closed() { return queue.closed; },
-      serving: false,
-      get inUse() { return queue.#handler !== undefined; },
-    }, o.high, o.low);
+    this.#stream = new EventStream(this, pump, o.high, o.low);
     pump.setCallbacks(this.#onBatchCallback, this.#onErrorCallback);
     abandoned.register(this, { id, pump }, this);
     this.#signal = o.signal;
@@ -174,7 +168,7 @@ export class VeventQueue implements AsyncIterable<Vevent | VeventLoss> {
   setBatchHandler(handler: VeventBatchHandler | null): this {
     if (handler !== null && typeof handler !== 'function') throw invalidArgType('setBatchHandler', 'handler', 'a function or null', handler);
     this.#handler = handler ?? undefined;
-    this.#stream.hold();
+    this.#stream.inUse = this.#handler !== undefined;
     return this;
   }
 
@@ -263,6 +257,7 @@ export class VeventQueue implements AsyncIterable<Vevent | VeventLoss> {
   close(): Promise<void> {
     if (this.#closing) return this.#closing;
     this.#closing = Promise.resolve();
+    this.#stream.closing();
     this.#signal?.removeEventListener('abort', this.#onAbort);
     abandoned.unregister(this);
     this.iommufd._forget(this);
