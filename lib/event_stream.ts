@@ -17,6 +17,13 @@ interface Waiter<T> {
   reject: (e: unknown) => void;
 }
 
+/** A new queue's last step: it closes at once if `signal` is aborted already, else reads. */
+export function startReading(pump: StreamPump, signal: AbortSignal | undefined, close: () => void): void {
+  if (signal?.aborted) return close();
+  signal?.addEventListener('abort', close, { once: true });
+  pump.start();
+}
+
 // Queues that a consumer waits on (a pending next()): like a socket with a pending read, such a
 // queue stays alive even when nothing else refers to it.
 const waitedOn = new Set<object>();

@@ -8,7 +8,7 @@
 import { AnswerBuffer, answerRest, CONTROL, Flights } from './answers.js';
 import { binding, type NativeEventPump } from './binding.js';
 import { closedError, ErrorCodes, IommufdError, invalidArgType, responseError } from './errors.js';
-import { EventStream } from './event_stream.js';
+import { EventStream, startReading } from './event_stream.js';
 import { FaultBatch } from './fault_batch.js';
 import { FaultGroup } from './fault_group.js';
 import type { CheckedOptions } from './fault_queue_options.js';
@@ -107,12 +107,7 @@ export class FaultQueue implements AsyncIterable<FaultGroup> {
     pump.setCallbacks(this.#onBatchCallback, this.#onErrorCallback, this.#onWrittenCallback);
     abandoned.register(this, { id, pump, pending: this.#pending }, this);
     this.#signal = checked.signal;
-    if (this.#signal?.aborted) {
-      void this.close();
-      return;
-    }
-    this.#signal?.addEventListener('abort', this.#onAbort, { once: true });
-    pump.start();
+    startReading(pump, this.#signal, this.#onAbort);
   }
 
   get closed(): boolean { return this.#closing !== undefined; }

@@ -5,7 +5,7 @@
 import { CONTROL } from './answers.js';
 import { binding, type NativeEventPump } from './binding.js';
 import { closedError, ErrorCodes, IommufdError, integerOption, invalidArgType } from './errors.js';
-import { EventStream } from './event_stream.js';
+import { EventStream, startReading } from './event_stream.js';
 import type { Iommufd } from './iommufd.js';
 import { checkQueueOptions, type CheckedOptions, type QueueOptions } from './fault_queue_options.js';
 import { decodeVevent, veventDataSize, type DecodedVevent } from './vevent.js';
@@ -139,12 +139,7 @@ export class VeventQueue implements AsyncIterable<Vevent | VeventLoss> {
     pump.setCallbacks(this.#onBatchCallback, this.#onErrorCallback);
     abandoned.register(this, { id, pump }, this);
     this.#signal = o.signal;
-    if (this.#signal?.aborted) {
-      void this.close();
-      return;
-    }
-    this.#signal?.addEventListener('abort', this.#onAbort, { once: true });
-    pump.start();
+    startReading(pump, this.#signal, this.#onAbort);
   }
 
   get closed(): boolean { return this.#closing !== undefined; }

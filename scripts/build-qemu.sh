@@ -31,7 +31,7 @@ nice19() { nice -n 19 "$@"; }
 
 # Build packages from bookworm (command or file to look for : package).
 need=()
-for probe in gcc:gcc ninja:ninja-build pkg-config:pkgconf dpkg-source:dpkg-dev xz:xz-utils \
+for probe in gcc:gcc patch:patch ninja:ninja-build pkg-config:pkgconf dpkg-source:dpkg-dev xz:xz-utils \
   /usr/include/glib-2.0/glib.h:libglib2.0-dev /usr/include/zlib.h:zlib1g-dev \
   /usr/lib/python3/dist-packages/setuptools:python3-setuptools; do
   what=${probe%%:*}

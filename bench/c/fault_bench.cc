@@ -85,6 +85,34 @@ void Trigger(int iommufd, __u32 dev_id, __u32 grpid) {
   Ioctl(iommufd, IOMMU_TEST_CMD, &cmd, "IOMMU_TEST_OP_TRIGGER_IOPF");
 }
 
+// What every setup starts with: /dev/iommu, an IOAS, and the kernel's mock device attached to it.
+struct Mock {
+  int iommufd = -1;
+  __u32 ioas_id = 0, stdev_id = 0, dev_id = 0;
+};
+
+Mock OpenMock() {
+  Mock m;
+  m.iommufd = open("/dev/iommu", O_RDWR | O_CLOEXEC);
+  if (m.iommufd < 0) Die("open /dev/iommu");
+  iommu_ioas_alloc ioas{};
+  ioas.size = sizeof(ioas);
+  Ioctl(m.iommufd, IOMMU_IOAS_ALLOC, &ioas, "IOMMU_IOAS_ALLOC");
+  m.ioas_id = ioas.out_ioas_id;
+  auto mock = TestCmd(IOMMU_TEST_OP_MOCK_DOMAIN, m.ioas_id);
+  Ioctl(m.iommufd, IOMMU_TEST_CMD, &mock, "IOMMU_TEST_OP_MOCK_DOMAIN");
+  m.stdev_id = mock.mock_domain.out_stdev_id;
+  m.dev_id = mock.mock_domain.out_idev_id;
+  return m;
+}
+
+// The mock device onto another HWPT.
+void MoveMock(const Mock& m, __u32 pt_id) {
+  auto replace = TestCmd(IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE, m.stdev_id);
+  replace.mock_domain_replace.pt_id = pt_id;
+  Ioctl(m.iommufd, IOMMU_TEST_CMD, &replace, "IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE");
+}
+
 // The same setup as the guest suite's paging case: IOAS, mock device, fault queue, a paging HWPT
 // with the fault queue, and the device moved onto it.
 struct Rig {
@@ -95,14 +123,9 @@ struct Rig {
 
 Rig Setup() {
   Rig r;
-  r.iommufd = open("/dev/iommu", O_RDWR | O_CLOEXEC);
-  if (r.iommufd < 0) Die("open /dev/iommu");
-  iommu_ioas_alloc ioas{};
-  ioas.size = sizeof(ioas);
-  Ioctl(r.iommufd, IOMMU_IOAS_ALLOC, &ioas, "IOMMU_IOAS_ALLOC");
-  auto mock = TestCmd(IOMMU_TEST_OP_MOCK_DOMAIN, ioas.out_ioas_id);
-  Ioctl(r.iommufd, IOMMU_TEST_CMD, &mock, "IOMMU_TEST_OP_MOCK_DOMAIN");
-  r.dev_id = mock.mock_domain.out_idev_id;
+  Mock m = OpenMock();
+  r.iommufd = m.iommufd;
+  r.dev_id = m.dev_id;
   iommu_fault_alloc fault{};
   fault.size = sizeof(fault);
   Ioctl(r.iommufd, IOMMU_FAULT_QUEUE_ALLOC, &fault, "IOMMU_FAULT_QUEUE_ALLOC");
@@ -111,12 +134,10 @@ Rig Setup() {
   hwpt.size = sizeof(hwpt);
   hwpt.flags = IOMMU_HWPT_FAULT_ID_VALID;
   hwpt.dev_id = r.dev_id;
-  hwpt.pt_id = ioas.out_ioas_id;
+  hwpt.pt_id = m.ioas_id;
   hwpt.fault_id = fault.out_fault_id;
   Ioctl(r.iommufd, IOMMU_HWPT_ALLOC, &hwpt, "IOMMU_HWPT_ALLOC");
-  auto replace = TestCmd(IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE, mock.mock_domain.out_stdev_id);
-  replace.mock_domain_replace.pt_id = hwpt.out_hwpt_id;
-  Ioctl(r.iommufd, IOMMU_TEST_CMD, &replace, "IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE");
+  MoveMock(m, hwpt.out_hwpt_id);
   return r;
 }
 
@@ -566,15 +587,10 @@ bool Skip(VeventRig& r, int err, const char* what, const char* needs) {
 // moved onto a nested HWPT of the vIOMMU (after the vDEVICE: the mock takes its virt_id then).
 VeventRig VeventSetup() {
   VeventRig r;
-  r.iommufd = open("/dev/iommu", O_RDWR | O_CLOEXEC);
-  if (r.iommufd < 0) Die("open /dev/iommu");
-  iommu_ioas_alloc ioas{};
-  ioas.size = sizeof(ioas);
-  Ioctl(r.iommufd, IOMMU_IOAS_ALLOC, &ioas, "IOMMU_IOAS_ALLOC");
-  auto mock = TestCmd(IOMMU_TEST_OP_MOCK_DOMAIN, ioas.out_ioas_id);
-  Ioctl(r.iommufd, IOMMU_TEST_CMD, &mock, "IOMMU_TEST_OP_MOCK_DOMAIN");
-  r.dev_id = mock.mock_domain.out_idev_id;
-  __u32 parent = HwptAlloc(r.iommufd, r.dev_id, ioas.out_ioas_id, IOMMU_HWPT_ALLOC_NEST_PARENT, 0, nullptr, 0);
+  Mock m = OpenMock();
+  r.iommufd = m.iommufd;
+  r.dev_id = m.dev_id;
+  __u32 parent = HwptAlloc(r.iommufd, r.dev_id, m.ioas_id, IOMMU_HWPT_ALLOC_NEST_PARENT, 0, nullptr, 0);
   iommu_viommu_alloc viommu{};
   viommu.size = sizeof(viommu);
   viommu.type = IOMMU_VIOMMU_TYPE_SELFTEST;
@@ -596,10 +612,7 @@ VeventRig VeventSetup() {
   Ioctl(r.iommufd, IOMMU_VDEVICE_ALLOC, &vdev, "IOMMU_VDEVICE_ALLOC");
   iommu_hwpt_selftest data{};
   data.iotlb = IOMMU_TEST_IOTLB_DEFAULT;
-  __u32 nested = HwptAlloc(r.iommufd, r.dev_id, viommu.out_viommu_id, 0, IOMMU_HWPT_DATA_SELFTEST, &data, sizeof(data));
-  auto replace = TestCmd(IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE, mock.mock_domain.out_stdev_id);
-  replace.mock_domain_replace.pt_id = nested;
-  Ioctl(r.iommufd, IOMMU_TEST_CMD, &replace, "IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE");
+  MoveMock(m, HwptAlloc(r.iommufd, r.dev_id, viommu.out_viommu_id, 0, IOMMU_HWPT_DATA_SELFTEST, &data, sizeof(data)));
   return r;
 }
 
