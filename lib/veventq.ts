@@ -4,7 +4,7 @@
 // objects, with the events the kernel dropped reported where they were dropped.
 import { CONTROL } from './answers.js';
 import { binding, type NativeEventPump } from './binding.js';
-import { closedError, ErrorCodes, IommufdError, integerOption, invalidArgType } from './errors.js';
+import { ErrorCodes, IommufdError, integerOption, invalidArgType } from './errors.js';
 import { EventStream, startReading } from './event_stream.js';
 import type { Iommufd } from './iommufd.js';
 import { checkQueueOptions, type CheckedOptions, type QueueOptions } from './fault_queue_options.js';
