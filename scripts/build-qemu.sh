@@ -99,22 +99,30 @@ check() {  # the devices and properties the rig relies on
     { log "check: smoke start failed: $(cat "$out/check.err")"; return 1; }
 }
 
-if [ -x "$bin" ] && check "$bin"; then
-  log "cached: $bin"
-  echo "$bin"
-  exit 0
+if [ -x "$bin" ]; then
+  # A cached binary that fails its check would fail it again after a rebuild (firmware missing
+  # on this host, say): say so instead of spending ten minutes. QEMU_REBUILD=1 forces a build.
+  if check "$bin"; then
+    log "cached: $bin"
+    echo "$bin"
+    exit 0
+  fi
+  [ "${QEMU_REBUILD:-0}" = 1 ] || { log "cached $bin fails its check (QEMU_REBUILD=1 rebuilds)"; exit 1; }
 fi
 
 apt_opts=(-o "Dir::Etc::SourceList=$aptdir/etc/sources.list" -o Dir::Etc::SourceParts=/dev/null
   -o "Dir::State::Lists=$aptdir/lists" -o "Dir::Cache=$aptdir/cache" -o Dir::State::status=/dev/null
   -o Debug::NoLocking=1 -o APT::Sandbox::User=root)
 mkdir -p "$aptdir/lists/partial" "$aptdir/cache/archives/partial" "$aptdir/etc"
-cat >"$aptdir/etc/sources.list" <<'EOF'
-deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian unstable main
-deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian bookworm-backports main
-EOF
+sources='deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian unstable main
+deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian bookworm-backports main'
 stamp=$aptdir/lists/.updated
-if [ -z "$(find "$stamp" -mmin -1440 2>/dev/null)" ] || [ "$(stat -c %Y "$aptdir/etc/sources.list")" -gt "$(stat -c %Y "$stamp" 2>/dev/null || echo 0)" ]; then
+# Refresh the lists at most once a day (a cached run needs no network), or when the list changed.
+if [ "$(cat "$aptdir/etc/sources.list" 2>/dev/null)" != "$sources" ]; then
+  printf '%s\n' "$sources" >"$aptdir/etc/sources.list"
+  rm -f "$stamp"
+fi
+if [ -z "$(find "$stamp" -mmin -1440 2>/dev/null)" ]; then
   log "refreshing Debian package lists (private apt state in $aptdir)"
   if nice19 apt-get "${apt_opts[@]}" -qq update >&2; then touch "$stamp"; else log "apt update failed; using old lists"; fi
 fi
