@@ -8,7 +8,7 @@ import {
 } from '../../../lib/index.js';
 import { HWPT_DATA_SELFTEST, MockDevice, selftestHwptData, VEVENTQ_TYPE_SELFTEST, VIOMMU_TYPE_SELFTEST } from '../../../lib/testing.js';
 import { kernelVersion } from '../rig.js';
-import { closeAll, fdCount, open, settle } from './helpers.js';
+import { closeAll, fdCount, fixture, json, node, open, settle } from './helpers.js';
 
 const [major, minor] = kernelVersion();
 const hasVeventq = major > 6 || (major === 6 && minor >= 15);
@@ -268,6 +268,19 @@ describe.runIf(hasVeventq)('vEVENTQ (Linux 6.15+)', () => {
         expect(seqs(await take(q, 1))).toEqual([0]); // a new queue numbers from 0
       }
       expect(() => dev.triggerVevent()).toThrow(expect.objectContaining({ code: 'ENOTSUP' }));
+    });
+
+    it('a dropped queue is closed by GC with a warning; workers terminated mid-iteration leave no fd (child process)', async () => {
+      const out = json(await node(['--expose-gc', fixture('vevent-lifetime.mjs'), '5'], 300_000));
+      expect(out.fds).toEqual([
+        [],
+        ['/dev/iommu', expect.stringMatching(/^anon_inode:.*iommufd/)],
+        ['/dev/iommu'],
+      ]);
+      expect(out.warnings).toEqual([
+        { code: 'IOMMUFD_UNCLOSED', message: expect.stringMatching(/^VeventQueue \d+ was garbage-collected without close\(\): its fd was closed/) },
+      ]);
+      expect(out.fdsAfter).toBe(out.fdsBefore);
     });
 
     it('an iterator aborted by its own signal leaves the queue open', async () => {
