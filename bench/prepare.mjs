@@ -18,10 +18,10 @@ import { parseArgs } from 'node:util';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
-export function buildC(out = join(root, 'bench/build/fault_bench')) {
+export function buildC(out = join(root, 'bench/build/fault_bench'), src = join(root, 'bench/c/fault_bench.cc')) {
   mkdirSync(dirname(out), { recursive: true });
   execFileSync('g++', ['-O2', '-std=c++17', '-Wall', '-Wextra', '-I', join(root, 'native'),
-    '-pthread', join(root, 'bench/c/fault_bench.cc'), '-o', out], { stdio: 'inherit' });
+    '-pthread', src, '-o', out], { stdio: 'inherit' });
   return out;
 }
 

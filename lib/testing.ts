@@ -1,5 +1,6 @@
 // iommufd/testing: the kernel's iommufd test device (CONFIG_IOMMUFD_TEST), a mock device that can
-// be attached to IOASes and HWPTs and made to raise I/O page faults. Kept out of the main entry
+// be attached to IOASes and HWPTs and made to raise I/O page faults, and a driver for the rig's
+// PRI test device (a QEMU PCIe device that sends real page requests). Kept out of the main entry
 // point so production code never loads it.
 import { binding } from './binding.js';
 import type { Iommufd } from './iommufd.js';
@@ -7,6 +8,7 @@ import type { Iommufd } from './iommufd.js';
 /** The test device's vIOMMU type (IOMMU_VIOMMU_TYPE_SELFTEST) and vEVENTQ type. */
 export const VIOMMU_TYPE_SELFTEST: number = binding.viommuTypes.selftest;
 export { VEVENTQ_TYPE_SELFTEST } from './vevent.js';
+export * from './pri_testdev.js';
 
 /** HWPT_ALLOC data type of the mock driver's nested domains, and its default data. */
 export const HWPT_DATA_SELFTEST = 0xdead;

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# DRAFT (issue 14; not used by the rig or the tests yet). Builds (or finds in the cache) a lean
-# qemu-system-x86_64 from Debian's QEMU source package, with the project's patches on top.
+# Builds (or finds in the cache) the rig's `--qemu iopf` QEMU: a lean qemu-system-x86_64 from
+# Debian's QEMU source package, with the project's intel-iommu patch and PRI test device on top.
 #
 #   scripts/build-qemu.sh            # Debian's qemu 1:10.2.2+ds-1 (from unstable's deb-src)
 #   QEMU_DEB_VERSION=... scripts/build-qemu.sh
@@ -8,8 +8,9 @@
 # Prints the binary's path on stdout (progress goes to stderr). The binary is cached under
 # $IOMMUFD_CACHE/qemu (default ~/.cache/iommufd-node/qemu) as <upstream version>-<key>/, the key
 # being a hash of this recipe (configure flags, device list) and of everything under
-# scripts/qemu/ (patches/*.patch, applied in name order after Debian's own patches, and the
-# optional devices.mak and expect.txt). It is rebuilt only when that key changes.
+# scripts/qemu/ (patches/*.patch, applied in name order after Debian's own patches; hw/*.c, the
+# project's devices, added to hw/misc with a Kconfig symbol each; devices.mak and expect.txt).
+# It is rebuilt only when that key changes.
 #
 # Like build-kernel.sh, apt runs with a private sources list and state dir: the host's apt setup
 # is left untouched. Meson >= 1.5 is needed and bookworm has 1.0.1, so bookworm-backports' meson
@@ -61,7 +62,7 @@ configure_flags=(--target-list=x86_64-softmmu --without-default-features --witho
   --firmwarepath=/usr/share/qemu:/usr/share/seabios:/usr/lib/ipxe/qemu)
 
 # Bump when the steps below change what ends up in the binary.
-recipe=1
+recipe=2
 key=$( {
   echo "recipe $recipe $debver meson $meson_deb_version"
   printf '%s\n' "${configure_flags[@]}" "$devices_mak"
@@ -94,7 +95,8 @@ check() {  # the devices and properties the rig relies on
   fi
   # Realize the rig's IOMMU + devices once (also finds the BIOS through --firmwarepath).
   echo quit | timeout 60 "$b" -nodefaults -no-user-config -display none -machine q35 -accel tcg \
-    -device intel-iommu,intremap=on,x-scalable-mode=on,device-iotlb=on -device edu \
+    -device intel-iommu,intremap=on,x-scalable-mode=on,device-iotlb=on,x-pasid-mode=on,svm=on \
+    -device edu -device iommufd-pri-testdev \
     -device pcie-root-port,id=rp0,chassis=1 -monitor stdio >/dev/null 2>"$out/check.err" ||
     { log "check: smoke start failed: $(cat "$out/check.err")"; return 1; }
 }
@@ -160,6 +162,15 @@ for p in "$projdir"/patches/*.patch; do
   log "applying $(basename "$p")"
   nice19 patch -d "$src" -p1 --forward --batch --no-backup-if-mismatch <"$p" >&2 ||
     { log "patch failed: $p"; exit 1; }
+done
+# The project's devices: hw/NAME.c becomes hw/misc/NAME.c under CONFIG_NAME (upper case, _ for -),
+# turned on by devices.mak. PCIe endpoints with MSI, so they depend on what edu and nvme need.
+for c in "$projdir"/hw/*.c; do
+  name=$(basename "$c" .c); sym=$(tr 'a-z-' 'A-Z_' <<<"$name")
+  cp "$c" "$src/hw/misc/$name.c"
+  printf "system_ss.add(when: 'CONFIG_%s', if_true: files('%s.c'))\n" "$sym" "$name" >>"$src/hw/misc/meson.build"
+  printf '\nconfig %s\n    bool\n    default y if TEST_DEVICES\n    depends on PCI_EXPRESS && MSI_NONBROKEN\n' "$sym" \
+    >>"$src/hw/misc/Kconfig"
 done
 shopt -u nullglob
 # Build fix for --without-default-devices on 10.2: ACPI_X86 selects ACPI_CXL, so hw/acpi/cxl.c is

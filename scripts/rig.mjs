@@ -23,6 +23,9 @@ Boots the rig guest (QEMU q35 + intel-iommu + edu) and runs one command in it.
                              (default: newest)
   --intel-iommu on|off       the guest's intel_iommu= (default on). On 6.12 the kernel's iommufd
                              test device only binds with it off.
+  --qemu system|iopf|PATH    system: the host's qemu-system-x86_64 (default). iopf: QEMU 10.2 built by
+                             scripts/build-qemu.sh (cached) with the project's page-request patch and
+                             its PRI test device (iommufd-pri-testdev, 1234:11e9) added; PATH: such a binary
   --accel auto|kvm|tcg       auto uses KVM only if a probe boot shows it works here (default auto)
   --timeout SECONDS          hard limit for the whole boot (default 900); exit status 124 when hit
   --mem MIB                  guest memory (default 3072)
@@ -34,7 +37,7 @@ Boots the rig guest (QEMU q35 + intel-iommu + edu) and runs one command in it.
                              serial.log (the guest kernel's console) (default: a new dir in the cache)
   -q, --quiet                no rig progress lines on stderr
 In the guest: IOMMUFD_RIG=1, IOMMUFD_RIG_KERNEL=<series or path>, IOMMUFD_RIG_KERNEL_RELEASE=<x.y.z>,
-IOMMUFD_RIG_INTEL_IOMMU=on|off.`;
+IOMMUFD_RIG_INTEL_IOMMU=on|off, IOMMUFD_RIG_QEMU=system|iopf.`;
 
 function fail(msg, code = 2) {
   process.stderr.write(`iommufd-rig: ${msg}\n`);
@@ -48,6 +51,7 @@ try {
     options: {
       kernel: { type: 'string', default: 'newest' },
       'intel-iommu': { type: 'string', default: 'on' },
+      qemu: { type: 'string', default: 'system' },
       accel: { type: 'string', default: 'auto' },
       timeout: { type: 'string', default: '900' },
       mem: { type: 'string', default: '3072' },
@@ -95,7 +99,20 @@ function kernelRelease(image) {
   return readFileSync(file, 'utf8').trim().split(' ')[1]?.replace(/-[^-]*$/, '') ?? '';
 }
 
-function qemuArgs({ image, accel, jobDir, shares, intelIommu }) {
+// --qemu iopf: build (or find in the cache) the project's QEMU; PATH: use that binary as one.
+function qemuBinary(which) {
+  if (which === 'system') return 'qemu-system-x86_64';
+  if (which !== 'iopf') {
+    if (!existsSync(which)) fail(`no QEMU binary at ${which}`);
+    return resolve(which);
+  }
+  const r = spawnSync(join(here, 'build-qemu.sh'), [], { stdio: ['ignore', 'pipe', opt.quiet ? 'pipe' : 'inherit'], encoding: 'utf8' });
+  if (r.status !== 0 && opt.quiet) process.stderr.write(r.stderr);
+  if (r.status !== 0) fail('building the iopf QEMU failed', 1);
+  return r.stdout.trim().split('\n').pop();
+}
+
+function qemuArgs({ image, accel, jobDir, shares, intelIommu, iopf = false }) {
   const init = join(here, 'guest', 'init');
   const append = [
     'console=ttyS0', 'root=rigroot', 'rootfstype=9p', 'ro',
@@ -110,8 +127,11 @@ function qemuArgs({ image, accel, jobDir, shares, intelIommu }) {
     '-cpu', accel === 'kvm' ? 'host' : 'max',
     '-smp', opt.smp, '-m', opt.mem,
     // The IOMMU must come before the devices it translates.
-    '-device', 'intel-iommu,intremap=on,x-scalable-mode=on,device-iotlb=on',
+    // iopf: page requests (svm, the project's patch) need PASID and a device TLB; the PRI test
+    // device sits on the root bus (an integrated endpoint: ATS needs no root port's ATSR match).
+    '-device', `intel-iommu,intremap=on,x-scalable-mode=on,device-iotlb=on${iopf ? ',x-pasid-mode=on,svm=on' : ''}`,
     '-device', 'edu',
+    ...(iopf ? ['-device', 'iommufd-pri-testdev'] : []),
     '-kernel', image, '-append', append,
     '-fsdev', 'local,id=rigroot,path=/,security_model=none,readonly=on,multidevs=remap',
     '-device', 'virtio-9p-pci,fsdev=rigroot,mount_tag=rigroot',
@@ -139,12 +159,12 @@ function writeJob(jobDir, { cwd, shares, env, argv }) {
 // Runs one boot; resolves to {status, timedOut}. status is null when the guest never reported one.
 function boot(args, jobDir, limitMs, { output = 'inherit' } = {}) {
   return new Promise((done) => {
-    const child = spawn('qemu-system-x86_64', args, { stdio: ['ignore', output, 'inherit'] });
+    const child = spawn(qemuBin, args, { stdio: ['ignore', output, 'inherit'] });
     let timedOut = false;
     const timer = setTimeout(() => { timedOut = true; child.kill('SIGKILL'); }, limitMs);
     const forward = (sig) => child.kill(sig);
     process.on('SIGINT', forward).on('SIGTERM', forward);
-    child.on('error', (e) => fail(`cannot start qemu-system-x86_64: ${e.message}`, 1));
+    child.on('error', (e) => fail(`cannot start ${qemuBin}: ${e.message}`, 1));
     child.on('exit', () => {
       clearTimeout(timer);
       process.off('SIGINT', forward).off('SIGTERM', forward);
@@ -179,6 +199,8 @@ async function chooseAccel(image) {
 }
 
 mkdirSync(cacheDir, { recursive: true });
+const iopf = opt.qemu !== 'system';
+const qemuBin = qemuBinary(opt.qemu);
 const image = kernelImage(opt.kernel);
 const accel = await chooseAccel(image);
 const cwd = resolve(opt.cwd ?? process.cwd());
@@ -199,6 +221,7 @@ const env = {
   IOMMUFD_RIG_KERNEL: opt.kernel,
   IOMMUFD_RIG_KERNEL_RELEASE: kernelRelease(image),
   IOMMUFD_RIG_INTEL_IOMMU: opt['intel-iommu'],
+  IOMMUFD_RIG_QEMU: iopf ? 'iopf' : 'system',
 };
 for (const k of ['CI', 'FORCE_COLOR', 'NO_COLOR', 'NODE_OPTIONS', 'LANG']) if (process.env[k] !== undefined) env[k] = process.env[k];
 // The command writes into a pipe; let it colour its output when ours goes to a terminal.
@@ -210,9 +233,9 @@ for (const kv of opt.env ?? []) {
 }
 writeJob(jobDir, { cwd, shares, env, argv: command });
 
-say(`booting ${image} (${accel.toUpperCase()}, intel_iommu=${opt['intel-iommu']}); serial log: ${join(jobDir, 'serial.log')}`);
+say(`booting ${image} (${accel.toUpperCase()}, intel_iommu=${opt['intel-iommu']}${iopf ? `, ${qemuBin}` : ''}); serial log: ${join(jobDir, 'serial.log')}`);
 const started = Date.now();
-const { status, timedOut } = await boot(qemuArgs({ image, accel, jobDir, shares, intelIommu: opt['intel-iommu'] }), jobDir, timeoutMs);
+const { status, timedOut } = await boot(qemuArgs({ image, accel, jobDir, shares, intelIommu: opt['intel-iommu'], iopf }), jobDir, timeoutMs);
 const secs = ((Date.now() - started) / 1000).toFixed(1);
 if (timedOut) {
   say(`timed out after ${opt.timeout} s; serial log: ${join(jobDir, 'serial.log')}`);

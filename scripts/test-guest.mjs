@@ -2,13 +2,15 @@
 // npm run test:guest: builds what is missing, then boots the rig once per kernel configuration and
 // runs the guest vitest suite inside, printing vitest's own output. Exits non-zero if any boot fails.
 //
-//   node scripts/test-guest.mjs [--only newest|6.12] [--env NAME=VALUE]... [vitest args...]
+//   node scripts/test-guest.mjs [--only newest|6.12|iopf] [--env NAME=VALUE]... [vitest args...]
 //
 // Which suites run where (the directories under test/guest say what they need):
 //   any   every boot
 //   mock  the kernel's iommufd test device: 7.x with intel_iommu=on; 6.12 only with intel_iommu=off
 //         (there the test device cannot bind while intel-iommu is active: MOCK_DOMAIN -> EINVAL)
 //   vtd   intel-iommu on: the VFIO path with the edu device
+//   iopf  --qemu iopf (QEMU 10.2 built by scripts/build-qemu.sh, cached): the PRI test device,
+//         real page requests through the emulated intel-iommu
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -28,7 +30,9 @@ const boots = [
   { kernel: 'newest', intelIommu: 'on', suites: ['any', 'mock', 'vtd'] },
   { kernel: '6.12', intelIommu: 'off', suites: ['any', 'mock'] },
   { kernel: '6.12', intelIommu: 'on', suites: ['any', 'vtd'] },
-].filter((b) => !only || b.kernel === only);
+  { kernel: 'newest', intelIommu: 'on', qemu: 'iopf', suites: ['iopf'] },
+  { kernel: '6.12', intelIommu: 'on', qemu: 'iopf', suites: ['iopf'] },
+].filter((b) => !only || b.kernel === only || b.qemu === only);
 
 function run(cmd, argv) {
   const r = spawnSync(cmd, argv, { cwd: root, stdio: 'inherit' });
@@ -42,12 +46,12 @@ if (run(process.execPath, [join(root, 'scripts/build-ts.mjs')]) !== 0) process.e
 const results = [];
 const counts = { passed: 0, failed: 0 };
 for (const b of boots) {
-  const label = `${b.kernel}, intel_iommu=${b.intelIommu}`;
+  const label = `${b.kernel}, intel_iommu=${b.intelIommu}${b.qemu ? `, --qemu ${b.qemu}` : ''}`;
   console.log(`\n=== guest suite: ${label}: ${b.suites.join(', ')}`);
   // The job dir is the guest's /run/rig: vitest leaves its JSON report there for the totals.
   const out = mkdtempSync(join(tmpdir(), 'iommufd-guest-'));
   const status = run(process.execPath, [
-    join(root, 'scripts/rig.mjs'), '--kernel', b.kernel, '--intel-iommu', b.intelIommu, '--timeout', '1800', '--out', out, ...env, '--',
+    join(root, 'scripts/rig.mjs'), '--kernel', b.kernel, '--intel-iommu', b.intelIommu, ...(b.qemu ? ['--qemu', b.qemu] : []), '--timeout', '1800', '--out', out, ...env, '--',
     join(root, 'node_modules/.bin/vitest'), 'run', '--config', 'vitest.guest.config.ts',
     '--reporter', 'default', '--reporter', 'json', '--outputFile.json', '/run/rig/vitest.json',
     ...b.suites.map((s) => `test/guest/${s}/`), ...args,

@@ -1,0 +1,227 @@
+// A driver for the rig's PRI test device (iommufd-pri-testdev, 1234:11e9; its QEMU source is
+// scripts/qemu/hw/iommufd-pri-testdev.c): a PCIe DMA engine with PASID, ATS and PRI that sends
+// page requests for the pages it finds missing, through the emulated intel-iommu to the kernel
+// and on to a FaultQueue, and retries when answered. Everything goes through the VFIO device's
+// region reads and writes: no mmap, no interrupts (completion is polled).
+import type { VfioDevice } from './vfio_device.js';
+
+export const PRI_TESTDEV_VENDOR_ID = 0x1234;
+export const PRI_TESTDEV_DEVICE_ID = 0x11e9;
+/** Job slots: jobs that can run, and fault, at once. */
+export const PRI_TESTDEV_SLOTS = 8;
+/** Bytes of device memory (BAR2) that jobs copy from or into. */
+export const PRI_TESTDEV_MEMORY = 256 * 1024;
+
+const REG_ID = 0x000;
+const REG_IRQ_STATUS = 0x008;
+const REG_TIMEOUT_MS = 0x00c;
+const REG_PR_SENT = 0x010;
+const REG_PR_RESP = 0x014;
+const REG_OUTSTANDING = 0x018;
+const REG_MAX_OUTSTANDING = 0x01c;
+const REG_PRQ_FULL = 0x020;
+const REG_STALE = 0x024;
+const REG_PRI_ALLOC = 0x028;
+const SLOT_BASE = 0x100;
+const SLOT_SIZE = 0x40;
+const S_IOVA = 0x00;
+const S_BUF_OFFSET = 0x08;
+const S_LEN = 0x0c;
+const S_FLAGS = 0x10;
+const S_PASID = 0x14;
+const S_GO = 0x18;
+const S_STATUS = 0x1c;
+const S_ERROR = 0x20;
+const S_PR_SENT = 0x24;
+const S_PR_RESP = 0x28;
+const S_DONE = 0x2c;
+const S_FAULT_ADDR = 0x30;
+const S_RESP_CODE = 0x38;
+const S_PRGI = 0x3c;
+const FLAG_WRITE = 1;
+const FLAG_GROUP = 2;
+const BAR_REGS = 0;
+const BAR_MEMORY = 2;
+const PCI_COMMAND = 0x04;
+const PCI_COMMAND_MASTER = 0x4;
+
+export type PriJobStatus = 'idle' | 'running' | 'waiting' | 'done' | 'error';
+const STATUS: PriJobStatus[] = ['idle', 'running', 'waiting', 'done', 'error'];
+
+/** The device's ERROR register. 0x100 | errno: the IOMMU refused the page request. */
+export const PriTestdevError = {
+  NONE: 0,
+  /** The page group response was INVALID. */
+  INVALID: 1,
+  /** The page group response was FAILURE (a PRI response iommufd does not send). */
+  FAILURE: 2,
+  /** The page was still not there after a SUCCESS response. */
+  STILL_MISSING: 3,
+  /** No response (or no free request credit) within the device's timeout. */
+  TIMEOUT: 4,
+  BAD_JOB: 5,
+  DMA: 6,
+  /** PRI, ATS or PASID was turned off, or the device was reset, under the job. */
+  OFF: 7,
+} as const;
+
+export interface PriJob {
+  /** Where the device reads or writes, in the address space of `pasid`. */
+  iova: bigint;
+  /** Offset into the device memory (BAR2). */
+  offset: number;
+  length: number;
+  /** true: device memory -> IOVA (a DMA write); false: IOVA -> device memory. */
+  write?: boolean;
+  /** The PASID the device tags requests with; 0 (default) is the RID's domain. */
+  pasid?: number;
+  /** On a miss, request all missing pages of the rest of the job in one page request group. */
+  group?: boolean;
+}
+
+export interface PriJobResult {
+  status: PriJobStatus;
+  /** PriTestdevError value. */
+  error: number;
+  /** Bytes copied. */
+  done: number;
+  /** Page requests this job sent, and responses it saw. */
+  pageRequests: number;
+  responses: number;
+  /** The last page it requested. */
+  faultAddress: bigint;
+  /** The last response's code: 0 success, 1 invalid, 2 failure. */
+  responseCode: number;
+  /** The last page request group index it used. */
+  prgi: number;
+}
+
+export interface PriTestdevCounters {
+  pageRequests: number;
+  responses: number;
+  /** Page requests awaiting a response now, and the most ever at once. */
+  outstanding: number;
+  maxOutstanding: number;
+  /** Requests the IOMMU refused because its page request queue was full (the device retried). */
+  queueFull: number;
+  /** Responses that matched no waiting job. */
+  stale: number;
+  /** Outstanding page requests the OS allocated to the device (PRI capability). */
+  priAlloc: number;
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** Drives one PRI test device opened through VFIO (bound to an iommufd and attached by the caller). */
+export class PriTestDevice {
+  readonly device: VfioDevice;
+
+  constructor(device: VfioDevice) {
+    this.device = device;
+    const id = device.readBar(BAR_REGS, REG_ID);
+    if ((id & 0xffff) !== PRI_TESTDEV_DEVICE_ID) {
+      throw new Error(`PriTestDevice: ${device.pciAddress ?? 'device'} is not an iommufd-pri-testdev (ID register 0x${id.toString(16)})`);
+    }
+    // vfio-pci turns bus mastering off whenever the device is opened or closed; DMA needs it.
+    device.writeConfig(PCI_COMMAND, device.readConfig(PCI_COMMAND, 2) | PCI_COMMAND_MASTER, 2);
+  }
+
+  /** Device version (ID register bits 16-31). */
+  get version(): number { return this.device.readBar(BAR_REGS, REG_ID) >>> 16; }
+
+  /** How long the device waits for a response or a request credit before it fails the job. */
+  get timeoutMs(): number { return this.device.readBar(BAR_REGS, REG_TIMEOUT_MS); }
+  set timeoutMs(ms: number) { this.device.writeBar(BAR_REGS, REG_TIMEOUT_MS, ms); }
+
+  /** Starts `job` in `slot` (0-7). The slot must not be running. */
+  start(slot: number, job: PriJob): void {
+    const base = slotBase(slot);
+    const dev = this.device;
+    dev.writeBar(BAR_REGS, base + S_IOVA, Number(job.iova & 0xffffffffn));
+    dev.writeBar(BAR_REGS, base + S_IOVA + 4, Number(job.iova >> 32n));
+    dev.writeBar(BAR_REGS, base + S_BUF_OFFSET, job.offset);
+    dev.writeBar(BAR_REGS, base + S_LEN, job.length);
+    dev.writeBar(BAR_REGS, base + S_FLAGS, (job.write ? FLAG_WRITE : 0) | (job.group ? FLAG_GROUP : 0));
+    dev.writeBar(BAR_REGS, base + S_PASID, job.pasid ?? 0);
+    dev.writeBar(BAR_REGS, base + S_GO, 1);
+  }
+
+  status(slot: number): PriJobStatus {
+    return STATUS[this.device.readBar(BAR_REGS, slotBase(slot) + S_STATUS)] ?? 'error';
+  }
+
+  result(slot: number): PriJobResult {
+    const base = slotBase(slot);
+    const r = (off: number) => this.device.readBar(BAR_REGS, base + off);
+    return {
+      status: STATUS[r(S_STATUS)] ?? 'error',
+      error: r(S_ERROR),
+      done: r(S_DONE),
+      pageRequests: r(S_PR_SENT),
+      responses: r(S_PR_RESP),
+      faultAddress: BigInt(r(S_FAULT_ADDR)) | (BigInt(r(S_FAULT_ADDR + 4)) << 32n),
+      responseCode: r(S_RESP_CODE),
+      prgi: r(S_PRGI),
+    };
+  }
+
+  /**
+   * Resolves with the slot's result once it is done or failed. It polls on timers, so the event
+   * loop (and the fault handler on it) keeps running. Rejects after `timeoutMs`.
+   */
+  async wait(slot: number, { timeoutMs = 30_000, intervalMs = 1 }: { timeoutMs?: number; intervalMs?: number } = {}): Promise<PriJobResult> {
+    const end = Date.now() + timeoutMs;
+    for (;;) {
+      const s = this.status(slot);
+      if (s === 'done' || s === 'error') return this.result(slot);
+      if (Date.now() > end) throw new Error(`PriTestDevice: slot ${slot} still ${s} after ${timeoutMs} ms`);
+      await sleep(intervalMs);
+    }
+  }
+
+  /** Runs `job` in `slot` and waits for it. */
+  async run(slot: number, job: PriJob, options?: { timeoutMs?: number; intervalMs?: number }): Promise<PriJobResult> {
+    this.start(slot, job);
+    return this.wait(slot, options);
+  }
+
+  /** Acknowledges finished slots (IRQ_STATUS bits, one per slot). */
+  get finished(): number { return this.device.readBar(BAR_REGS, REG_IRQ_STATUS); }
+  acknowledge(bits = 0xff): void { this.device.writeBar(BAR_REGS, REG_IRQ_STATUS, bits); }
+
+  counters(): PriTestdevCounters {
+    const r = (off: number) => this.device.readBar(BAR_REGS, off);
+    return {
+      pageRequests: r(REG_PR_SENT),
+      responses: r(REG_PR_RESP),
+      outstanding: r(REG_OUTSTANDING),
+      maxOutstanding: r(REG_MAX_OUTSTANDING),
+      queueFull: r(REG_PRQ_FULL),
+      stale: r(REG_STALE),
+      priAlloc: r(REG_PRI_ALLOC),
+    };
+  }
+
+  resetMaxOutstanding(): void { this.device.writeBar(BAR_REGS, REG_MAX_OUTSTANDING, 0); }
+
+  readMemory(offset: number, length: number): Uint8Array {
+    checkRange(offset, length, 'readMemory');
+    return this.device.read(BAR_MEMORY, offset, length);
+  }
+
+  writeMemory(offset: number, bytes: Uint8Array): void {
+    checkRange(offset, bytes.length, 'writeMemory');
+    this.device.write(BAR_MEMORY, offset, bytes);
+  }
+}
+
+function slotBase(slot: number): number {
+  if (!Number.isInteger(slot) || slot < 0 || slot >= PRI_TESTDEV_SLOTS) throw new RangeError(`PriTestDevice: slot must be 0 to ${PRI_TESTDEV_SLOTS - 1}`);
+  return SLOT_BASE + slot * SLOT_SIZE;
+}
+
+function checkRange(offset: number, length: number, op: string): void {
+  if (!Number.isInteger(offset) || !Number.isInteger(length) || offset < 0 || length < 0 || offset + length > PRI_TESTDEV_MEMORY) {
+    throw new RangeError(`PriTestDevice.${op}: ${length} bytes at ${offset} do not fit the ${PRI_TESTDEV_MEMORY}-byte device memory`);
+  }
+}
