@@ -25,7 +25,9 @@
  *     +0x00 IOVA (64)  +0x08 BUF_OFFSET (into BAR2)  +0x0c LEN
  *     +0x10 FLAGS  bit 0 WRITE (device memory -> IOVA; else IOVA -> device memory)
  *                  bit 1 GROUP (on a miss, request every missing page of the job's remaining
- *                        range in one page request group, last page flagged; else one page)
+ *                        range in one page request group, last page flagged, up to 16 pages
+ *                        and the PRI allocation; the group waits until all of it fits in the
+ *                        allocation; else one page per group)
  *     +0x14 PASID (sent with every request; 0 = the RID's domain, PASID 0 on the wire)
  *     +0x18 GO (write 1 to start; ignored while the slot runs)
  *     +0x1c STATUS  0 idle, 1 running, 2 waiting for a response, 3 done, 4 error
@@ -153,18 +155,19 @@ static bool ptd_request(PriTestState *s, int n, uint64_t first_page, int *err)
     hwaddr unused;
     uint16_t prgi;
 
-    credit = alloc > s->outstanding ? alloc - s->outstanding : 0;
-    if (!credit) {
-        return false; /* wait for another slot's response */
-    }
     pages[count++] = first_page;
     if (j->flags & 2) {
         for (page = first_page + PTD_PAGE; page < end && count < PTD_GROUP_MAX &&
-             count < credit; page += PTD_PAGE) {
+             count < alloc; page += PTD_PAGE) {
             if (!ptd_translate(s, j, page, write, &unused)) {
                 pages[count++] = page;
             }
         }
+    }
+    /* A group goes out whole: wait until the allocation has room for all of it. */
+    credit = alloc > s->outstanding ? alloc - s->outstanding : 0;
+    if (credit < count) {
+        return false;
     }
     if (!test_bit(j->pasid & 0xff, s->notified_pasids)) {
         *err = pci_pri_register_notifier(pdev, j->pasid, &s->notifier);

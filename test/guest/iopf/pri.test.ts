@@ -123,7 +123,7 @@ describe.runIf(pagingFaultSupported())('page requests from a PCIe device, end to
     const group = await nextGroup(r.queue);
     expect(group.answered).toBe(false);
     const closed = await r.queue.close();
-    expect(closed).toMatchObject({ answered: 1 });
+    expect(closed).toMatchObject({ answeredInvalid: 1 });
     const res = await r.pri.wait(4);
     expect(res).toMatchObject({ status: 'error', error: PriTestdevError.INVALID, responses: 1, responseCode: 1 });
   });
@@ -208,15 +208,29 @@ describe.runIf(pagingFaultSupported())('page requests from a PCIe device, end to
     expect(Buffer.compare(r.pri.readMemory(0, backing.length), backing)).toBe(0);
   });
 
-  it('a PASID-attached fault-capable HWPT gets the requests tagged with that PASID', async () => {
+  it('a PASID-attached fault-capable HWPT gets the requests tagged with that PASID; the RID keeps its own', async () => {
     const r = attached();
-    const hwpt = r.iommufd.allocHwpt({ deviceId: r.deviceId, parentId: r.ioas.id, faultQueue: r.queue, flags: HWPT_ALLOC_PASID });
+    // A PASID attach needs the RID on a PASID-capable HWPT too: replace it with one (fault-capable).
+    const rid = r.iommufd.allocHwpt({ deviceId: r.deviceId, parentId: r.ioas.id, faultQueue: r.queue, flags: HWPT_ALLOC_PASID });
+    r.dev.replace(rid);
+    const ioas5 = r.iommufd.allocIoas();
+    const hwpt = r.iommufd.allocHwpt({ deviceId: r.deviceId, parentId: ioas5.id, faultQueue: r.queue, flags: HWPT_ALLOC_PASID });
     r.dev.attachPasid(5, hwpt);
     cleanup.push(() => r.dev.detachPasid(5));
     r.pri.start(6, { iova: IOVA, offset: 0, length: 64, pasid: 5 });
     const group = await nextGroup(r.queue);
     expect(group.faults[0]).toMatchObject({ pasid: 5, addr: IOVA, flags: PGFAULT_FLAGS_PASID_VALID | PGFAULT_FLAGS_LAST_PAGE });
-    await group.respond('invalid');
-    expect(await r.pri.wait(6)).toMatchObject({ status: 'error', error: PriTestdevError.INVALID, responses: 1 });
+    // Demand paging in PASID 5's own IOAS: the bytes come from there, not from the RID's.
+    const backing = pattern(1, 7);
+    ioas5.map(backing, { iova: IOVA });
+    await group.respond('success');
+    expect(await r.pri.wait(6)).toMatchObject({ status: 'done', done: 64, pageRequests: 1, responses: 1 });
+    expect(Buffer.compare(r.pri.readMemory(0, 64), backing.subarray(0, 64))).toBe(0);
+    // The RID (PASID 0 on the wire) still faults into its own IOAS, through the same queue.
+    r.pri.start(7, { iova: IOVA, offset: 0, length: 64 });
+    const ridGroup = await nextGroup(r.queue);
+    expect(ridGroup.faults[0]).toMatchObject({ pasid: 0, addr: IOVA });
+    await ridGroup.respond('invalid');
+    expect(await r.pri.wait(7)).toMatchObject({ status: 'error', error: PriTestdevError.INVALID });
   });
 });
