@@ -51,6 +51,7 @@ export async function probe(options: ProbeOptions = {}): Promise<ProbeReport> {
       verdict: iopfVerdict({
         pcie: d.pcie, iommuGroup: d.iommuGroup, iommuPageRequests: pageRequests, driver: d.driver, vfioCdev: d.vfioCdev,
         iommufdUsable: usable, vfioBusy: vfio?.busy ?? false, iopfAttach: vfio?.iopfAttach ?? null,
+        pagingHwptFault: vfio?.pagingHwptFault ?? null, nesting: vfio?.hwInfo?.vtd?.nest ?? null,
       }),
     });
   }

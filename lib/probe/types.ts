@@ -104,7 +104,8 @@ export interface HwInfoReport {
 
 export type ReasonCode =
   | 'no-pri' | 'no-ats' | 'no-iommu' | 'iommu-no-page-requests' | 'not-vfio' | 'no-vfio-cdev' | 'no-iommufd'
-  | 'attach-refused' | 'config-unreadable' | 'iommu-unknown' | 'vfio-busy' | 'attach-untested' | 'not-pci';
+  | 'attach-refused' | 'config-unreadable' | 'iommu-unknown' | 'vfio-busy' | 'attach-untested' | 'not-pci'
+  | 'no-fault-hwpt';
 
 export interface Reason {
   code: ReasonCode;

@@ -10,6 +10,10 @@ export interface VerdictInput {
   iommufdUsable: boolean;
   vfioBusy: boolean;
   iopfAttach: Finding | null;
+  /** Whether the kernel made a fault-capable paging HWPT for this device (null: not tried). */
+  pagingHwptFault?: Finding | null;
+  /** Whether its IOMMU does nested translation (VT-d ecap NEST; null: unknown). */
+  nesting?: boolean | null;
 }
 
 /** Whether the device can take I/O page faults through iommufd, and every reason it cannot. */
@@ -31,6 +35,12 @@ export function iopfVerdict(i: VerdictInput): Verdict {
   else if (i.vfioCdev === null) no('no-vfio-cdev', 'on vfio-pci but without a VFIO cdev (/dev/vfio/devices): the kernel lacks CONFIG_VFIO_DEVICE_CDEV');
   if (!i.iommufdUsable) no('no-iommufd', 'iommufd (/dev/iommu) is not usable here');
   if (i.vfioBusy) unknown('vfio-busy', 'its VFIO cdev could not be bound to an iommufd (in use?)');
+  // Before 6.13 a fault queue goes only on a nested HWPT: without nesting in the IOMMU there is
+  // no HWPT that can take the device's faults, however capable the device.
+  if (i.pagingHwptFault?.status === 'no') {
+    if (i.nesting === false) no('no-fault-hwpt', `${i.pagingHwptFault.detail}; its IOMMU has no nested translation (VT-d ecap NEST clear), so no HWPT can take its faults`);
+    else unknown('no-fault-hwpt', `${i.pagingHwptFault.detail}; only a nested HWPT could take its faults, which the probe does not build`);
+  }
   if (i.iopfAttach?.status === 'no') no('attach-refused', i.iopfAttach.detail);
   else if (i.iopfAttach?.status === 'unknown') unknown('attach-untested', i.iopfAttach.detail);
   const first = reasons.find((r) => r.kind === 'no') ?? reasons[0];

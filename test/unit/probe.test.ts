@@ -345,6 +345,15 @@ describe('iopfVerdict', () => {
     const refused = iopfVerdict({ ...capable, iopfAttach: { status: 'no', detail: 'ENODEV', errno: 'ENODEV' } });
     expect(refused).toMatchObject({ iopf: 'no', reasons: [{ code: 'attach-refused', kind: 'no' }] });
   });
+  it('before 6.13 (no fault queue on a paging HWPT): no without IOMMU nesting, unknown with it', () => {
+    const refusal = { status: 'no' as const, detail: 'IOMMU_HWPT_ALLOC refused a fault queue on a paging HWPT (EOPNOTSUPP)', errno: 'ENOTSUP' };
+    const v = iopfVerdict({ ...capable, iopfAttach: null, pagingHwptFault: refusal, nesting: false });
+    expect(v).toMatchObject({ iopf: 'no', reasons: [{ code: 'no-fault-hwpt', kind: 'no' }] });
+    expect(v.summary).toMatch(/EOPNOTSUPP\); its IOMMU has no nested translation/);
+    expect(iopfVerdict({ ...capable, iopfAttach: null, pagingHwptFault: refusal, nesting: true }))
+      .toMatchObject({ iopf: 'unknown', reasons: [{ code: 'no-fault-hwpt', kind: 'unknown' }] });
+    expect(iopfVerdict({ ...capable, iopfAttach: null, pagingHwptFault: refusal, nesting: null }).iopf).toBe('unknown');
+  });
   it('unknown, not yes, when something could not be checked', () => {
     const v = iopfVerdict({ ...capable, pcie: { configBytes: 64, express: null, ats: null, pri: null, pasid: null } });
     expect(v).toMatchObject({ iopf: 'unknown', reasons: [{ code: 'config-unreadable', kind: 'unknown' }] });
