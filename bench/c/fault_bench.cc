@@ -23,6 +23,7 @@
 //
 // Build: g++ -O2 -std=c++17 -pthread -I native bench/c/fault_bench.cc -o bench/build/fault_bench
 #include "uapi.h"  // first: it refuses to follow <linux/iommufd.h>
+#include "bench_util.h"
 #include "uring.h"
 
 #include <fcntl.h>
@@ -48,24 +49,9 @@ using namespace iommufd::uapi;
 
 namespace {
 
-[[noreturn]] void Die(const char* what) {
-  fprintf(stderr, "fault_bench: %s: %s\n", what, strerror(errno));
-  exit(1);
-}
-
-uint64_t Now() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return uint64_t(ts.tv_sec) * 1000000000u + uint64_t(ts.tv_nsec);
-}
-
-template <typename T>
-void Ioctl(int fd, unsigned long req, T* arg, const char* what) {
-  int rc;
-  do rc = ioctl(fd, req, arg);
-  while (rc < 0 && errno == EINTR);
-  if (rc < 0) Die(what);
-}
+using bench::Die;
+using bench::Ioctl;
+using bench::Now;
 
 iommu_test_cmd TestCmd(__u32 op, __u32 id) {
   iommu_test_cmd cmd{};

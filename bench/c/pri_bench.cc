@@ -12,6 +12,7 @@
 //
 // Build: g++ -O2 -std=c++17 -I native bench/c/pri_bench.cc -o bench/build/pri_bench
 #include "uapi.h"  // first: it refuses to follow <linux/iommufd.h>
+#include "bench_util.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -33,24 +34,9 @@ using namespace iommufd::uapi;
 
 namespace {
 
-[[noreturn]] void Die(const char* what) {
-  fprintf(stderr, "pri_bench: %s: %s\n", what, strerror(errno));
-  exit(1);
-}
-
-uint64_t Now() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return uint64_t(ts.tv_sec) * 1000000000u + uint64_t(ts.tv_nsec);
-}
-
-template <typename T>
-void Ioctl(int fd, unsigned long req, T* arg, const char* what) {
-  int rc;
-  do rc = ioctl(fd, req, arg);
-  while (rc < 0 && errno == EINTR);
-  if (rc < 0) Die(what);
-}
+using bench::Die;
+using bench::Ioctl;
+using bench::Now;
 
 // The device's registers (scripts/qemu/hw/iommufd-pri-testdev.c), slot 0.
 constexpr uint64_t kSlot = 0x100;

@@ -41,8 +41,8 @@ export interface Rig {
   hwpt: Hwpt;
 }
 
-/** An iommufd, the device bound and attached (by RID) to a fault-capable HWPT over an empty IOAS. */
-export function attached(): Rig {
+/** An iommufd, the device bound to it (not attached), an empty IOAS and a fault queue. */
+export function bound(): Omit<Rig, 'pri' | 'hwpt'> {
   const iommufd = Iommufd.open();
   cleanup.push(() => iommufd.close());
   const dev = VfioDevice.openPci(ADDRESS);
@@ -51,6 +51,12 @@ export function attached(): Rig {
   const ioas = iommufd.allocIoas();
   const queue = iommufd.allocFaultQueue();
   cleanup.push(() => queue.close());
+  return { iommufd, dev, deviceId, ioas, queue };
+}
+
+/** bound(), and the device attached (by RID) to a fault-capable HWPT over the empty IOAS. */
+export function attached(): Rig {
+  const { iommufd, dev, deviceId, ioas, queue } = bound();
   const hwpt = iommufd.allocHwpt({ deviceId, parentId: ioas.id, faultQueue: queue });
   dev.attach(hwpt);
   const pri = new PriTestDevice(dev);

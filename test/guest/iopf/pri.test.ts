@@ -5,11 +5,11 @@
 // device's, every answer is what the device saw (its registers say so).
 import { describe, expect, it } from 'vitest';
 import {
-  HWPT_ALLOC_PASID, Iommufd, IommufdError, PGFAULT_FLAGS_LAST_PAGE, PGFAULT_FLAGS_PASID_VALID, PGFAULT_PERM_READ,
-  PGFAULT_PERM_WRITE, VfioDevice, type FaultGroup,
+  HWPT_ALLOC_PASID, IommufdError, PGFAULT_FLAGS_LAST_PAGE, PGFAULT_FLAGS_PASID_VALID, PGFAULT_PERM_READ,
+  PGFAULT_PERM_WRITE, type FaultGroup,
 } from '../../../lib/index.js';
 import { PRI_TESTDEV_SLOTS, PriTestdevError } from '../../../lib/testing.js';
-import { ADDRESS, attached, cleanup, PAGE, pagingFaultSupported, pattern, useVfioPci } from './helpers.js';
+import { attached, bound, cleanup, PAGE, pagingFaultSupported, pattern, useVfioPci } from './helpers.js';
 
 useVfioPci();
 
@@ -30,14 +30,7 @@ async function nextGroup(queue: { next(): Promise<IteratorResult<FaultGroup>> },
 
 describe.runIf(!pagingFaultSupported())('before 6.13 (6.12): the stop is in iommufd', () => {
   it('a fault queue on a paging HWPT is refused with EOPNOTSUPP, for this PRI-capable device too', () => {
-    const iommufd = Iommufd.open();
-    cleanup.push(() => iommufd.close());
-    const dev = VfioDevice.openPci(ADDRESS);
-    cleanup.push(() => dev.close());
-    const deviceId = dev.bind(iommufd);
-    const ioas = iommufd.allocIoas();
-    const queue = iommufd.allocFaultQueue();
-    cleanup.push(() => queue.close());
+    const { iommufd, dev, deviceId, ioas, queue } = bound();
     let err: unknown;
     try {
       iommufd.allocHwpt({ deviceId, parentId: ioas.id, faultQueue: queue });
