@@ -6,8 +6,11 @@
 // The rig's PRI test device starts a DMA read of an unmapped page; the page request travels
 // through the emulated VT-d page request queue and the guest kernel to the fault queue; the
 // handler maps one page at the faulting address and answers SUCCESS; the device retries and
-// finishes. Measured per fault: DMA start -> fault delivered -> answered -> DMA done, and a
-// baseline (the same DMA on a mapped page: the device and QEMU alone). The C client
+// finishes. Measured per fault, from the GO register write (the job's other registers are written
+// before the clock starts): fault delivered, answered, DMA done; and a baseline (GO and done again,
+// the page now mapped: the device, QEMU and the register accesses alone). Both sides spin on the
+// status register for "done"; the batch handler's side first lets its answer out (one event-loop
+// turn: the pump writes a handler's answers after the microtasks it queued have run). The C client
 // (bench/c/pri_bench.cc) and the Node handlers take turns, round by round, on the same device.
 //
 // On the host this builds the C client and the package snapshot (bench/prepare.mjs) and boots the
@@ -80,14 +83,16 @@ async function nodeRun(variant) {
         ioas.map(page, { iova: batch.addressBigInt(batch.first(g)) });
         batch.answer(g, 'success');
       }
+      t2 = now(); // the pump writes the answers when this returns
       resolveHandled();
     });
   }
   for (let i = 0; i < WARMUP + ITERS; i++) {
     const iova = base + BigInt(i * PAGE);
     const handled = new Promise((r) => { resolveHandled = r; });
+    pri.prepare(0, { iova, offset: 0, length: 64 });
     const t0 = now();
-    pri.start(0, { iova, offset: 0, length: 64 });
+    pri.go(0);
     if (variant === 'for await') {
       const { value: group } = await queue.next();
       t1 = now();
@@ -99,11 +104,10 @@ async function nodeRun(variant) {
       // The pump writes the handler's answers when the handler returns, after this continuation
       // (a microtask of the same callback) would run: one turn, or the spin below would block it.
       await new Promise(setImmediate);
-      t2 = now();
     }
     spinDone(pri);
     const t3 = now();
-    pri.start(0, { iova, offset: 0, length: 64 });
+    pri.go(0);
     spinDone(pri);
     const t4 = now();
     if (i < WARMUP) continue;

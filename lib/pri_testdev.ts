@@ -133,8 +133,14 @@ export class PriTestDevice {
   get timeoutMs(): number { return this.device.readBar(BAR_REGS, REG_TIMEOUT_MS); }
   set timeoutMs(ms: number) { this.device.writeBar(BAR_REGS, REG_TIMEOUT_MS, ms); }
 
-  /** Starts `job` in `slot` (0-7). The slot must not be running. */
+  /** Starts `job` in `slot` (0-7): prepare() then go(). The slot must not be running. */
   start(slot: number, job: PriJob): void {
+    this.prepare(slot, job);
+    this.go(slot);
+  }
+
+  /** Writes `job` into the slot's registers without starting it (the slot must not be running). */
+  prepare(slot: number, job: PriJob): void {
     const base = slotBase(slot);
     const dev = this.device;
     dev.writeBar(BAR_REGS, base + S_IOVA, Number(job.iova & 0xffffffffn));
@@ -143,7 +149,11 @@ export class PriTestDevice {
     dev.writeBar(BAR_REGS, base + S_LEN, job.length);
     dev.writeBar(BAR_REGS, base + S_FLAGS, (job.write ? FLAG_WRITE : 0) | (job.group ? FLAG_GROUP : 0));
     dev.writeBar(BAR_REGS, base + S_PASID, job.pasid ?? 0);
-    dev.writeBar(BAR_REGS, base + S_GO, 1);
+  }
+
+  /** Starts the job last prepared in `slot` (one register write). */
+  go(slot: number): void {
+    this.device.writeBar(BAR_REGS, slotBase(slot) + S_GO, 1);
   }
 
   status(slot: number): PriJobStatus {

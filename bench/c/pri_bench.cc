@@ -4,8 +4,8 @@
 //
 //   pri_bench rtt PCI_ADDRESS ITERS WARMUP
 //
-// Per iteration, on a fresh unmapped IOVA page: start a 64-byte DMA read (pwrite of the slot's
-// registers through the VFIO region), poll(2)+read(2) the fault fd, IOMMU_IOAS_MAP one page at
+// Per iteration, on a fresh unmapped IOVA page: write a 64-byte DMA read into the slot's registers
+// (pwrite through the VFIO region), then, timed, start it (one pwrite), poll(2)+read(2) the fault fd, IOMMU_IOAS_MAP one page at
 // the faulting address, write(2) the SUCCESS response, then pread(2) the slot's status until the
 // device says done. Also a baseline: the same DMA on an already mapped page (no fault). Prints
 // one JSON object: per-iteration nanoseconds (CLOCK_MONOTONIC, Node's hrtime clock).
@@ -76,15 +76,15 @@ struct Device {
     map.iova = iova;
     Ioctl(iommufd, IOMMU_IOAS_MAP, &map, "IOMMU_IOAS_MAP");
   }
-  void Start(uint64_t iova) {
+  void Prepare(uint64_t iova) {
     Write32(kIova, uint32_t(iova));
     Write32(kIova + 4, uint32_t(iova >> 32));
     Write32(kBufOffset, 0);
     Write32(kLen, 64);
     Write32(kFlags, 0);
     Write32(kPasid, 0);
-    Write32(kGo, 1);
   }
+  void Go() { Write32(kGo, 1); }
   void WaitDone() {
     for (;;) {
       uint32_t s = Read32(kStatus);
@@ -153,8 +153,9 @@ int Rtt(const char* address, size_t iters, size_t warmup) {
   iommu_hwpt_pgfault rec[16];
   for (size_t i = 0; i < warmup + iters; i++) {
     uint64_t iova = base + i * kPage;
+    d.Prepare(iova);
     uint64_t t0 = Now();
-    d.Start(iova);
+    d.Go();
     pollfd p{d.fault, POLLIN, 0};
     ssize_t n;
     for (;;) {
@@ -172,7 +173,7 @@ int Rtt(const char* address, size_t iters, size_t warmup) {
     d.WaitDone();
     uint64_t t3 = Now();
     // The same DMA again, the page now mapped: the device and QEMU without a fault.
-    d.Start(iova);
+    d.Go();
     d.WaitDone();
     uint64_t t4 = Now();
     if (i < warmup) continue;
