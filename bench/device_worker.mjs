@@ -3,7 +3,11 @@
 // write counter (FaultServer.writes), so that the main thread can be idle or busy meanwhile.
 import { parentPort, workerData } from 'node:worker_threads';
 
-const { binding } = await import(new URL('dist/esm/binding.js', workerData.pkg).href);
+import { existsSync } from 'node:fs';
+
+// A snapshot for an A/B run may predate lib/'s folders (binding.js at the top then).
+const at = new URL('dist/esm/core/binding.js', workerData.pkg);
+const { binding } = await import((existsSync(at) ? at : new URL('dist/esm/binding.js', workerData.pkg)).href);
 const { fd, devId, iters, warmup, writes } = workerData;
 const now = () => process.hrtime.bigint();
 const triggerNs = [];

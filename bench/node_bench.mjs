@@ -16,6 +16,7 @@
 //
 // Prints one JSON object on stdout, with the same fields as fault_bench.
 import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { fastModes } from './node_fast.mjs';
 import { veventModes } from './vevent_bench.mjs';
@@ -24,8 +25,10 @@ import { veventModes } from './vevent_bench.mjs';
 const pkg = pathToFileURL(`${process.env.IOMMUFD_BENCH_PKG ?? new URL('build/pkg', import.meta.url).pathname}/`);
 const { Iommufd, FaultQueue } = await import(new URL('dist/esm/index.js', pkg).href);
 const { MockDevice } = await import(new URL('dist/esm/testing.js', pkg).href);
-const { binding } = await import(new URL('dist/esm/binding.js', pkg).href);
-const { checkFaultQueueOptions } = await import(new URL('dist/esm/fault_queue_options.js', pkg).href);
+// A snapshot for an A/B run may predate lib/'s folders (flat files then): either is found.
+const internal = (now, before) => import(new URL(`dist/esm/${existsSync(new URL(`dist/esm/${now}`, pkg)) ? now : before}`, pkg).href);
+const { binding } = await internal('core/binding.js', 'binding.js');
+const { checkFaultQueueOptions } = await internal('fault/fault_queue.js', 'fault_queue_options.js');
 
 const now = () => process.hrtime.bigint(); // CLOCK_MONOTONIC ns, as fault_bench's Now()
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));

@@ -57,10 +57,13 @@ export function buildPkg({ pkg = join(root, 'bench/build/pkg'), src = root } = {
     execFileSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', join(src, 'tsconfig.json'),
       '--outDir', esm, '--sourceMap', 'false', '--inlineSources', 'false', '--declaration', 'false'], { stdio: 'inherit' });
   } catch {
-    if (!existsSync(join(esm, 'fault_queue.js'))) throw new Error('tsc produced no dist');
+    if (!existsSync(join(esm, 'index.js'))) throw new Error('tsc produced no dist');
   }
   // lib/'s plain JS files (the addon loader, the serve loop's worker), as scripts/build-ts.mjs does.
-  for (const f of readdirSync(lib).filter((f) => /\.(cjs|mjs)$/.test(f))) copyFileSync(join(lib, f), join(esm, f));
+  for (const f of readdirSync(lib, { recursive: true }).filter((f) => /\.(cjs|mjs)$/.test(f))) {
+    mkdirSync(dirname(join(esm, f)), { recursive: true });
+    copyFileSync(join(lib, f), join(esm, f));
+  }
   writeFileSync(join(esm, 'package.json'), `${JSON.stringify({ type: 'module' })}\n`);
   // native.cjs finds the package root by walking up to a binding.gyp; node-gyp-build then loads
   // build/Release/iommufd.node from there.

@@ -12,8 +12,10 @@ for (const [config, out, type] of [['tsconfig.json', 'esm', 'module'], ['tsconfi
   execFileSync(process.execPath, [tsc, '-p', join(root, config)], { stdio: 'inherit' });
   const dir = join(root, 'dist', out);
   mkdirSync(dir, { recursive: true });
-  // lib/'s plain JS files and their types: the addon loader, the serve loop's worker.
-  for (const file of readdirSync(join(root, 'lib')).filter((f) => /\.(cjs|mjs|d\.cts)$/.test(f))) {
+  // lib/'s plain JS files and their types, at the same place under dist: the addon loader
+  // (core/native.cjs), the serve loop's worker (fault/serve_worker.mjs).
+  for (const file of readdirSync(join(root, 'lib'), { recursive: true }).filter((f) => /\.(cjs|mjs|d\.cts)$/.test(f))) {
+    mkdirSync(dirname(join(dir, file)), { recursive: true });
     copyFileSync(join(root, 'lib', file), join(dir, file));
   }
   writeFileSync(join(dir, 'package.json'), `${JSON.stringify({ type })}\n`);

@@ -2,12 +2,12 @@
 // vfio-pci what the kernel says about them through their VFIO cdev.
 import { readFileSync, realpathSync } from 'node:fs';
 import { basename } from 'node:path';
-import { binding } from '../binding.js';
-import type { DecodedHwInfo } from '../hw_info.js';
-import { HWPT_FAULT_ID_VALID } from '../hwpt.js';
-import { Iommufd } from '../iommufd.js';
-import { pciCapabilities, pciExtendedCapabilities, PCI_CAP_ID_EXP, PCI_EXT_CAP_ID_ATS, PCI_EXT_CAP_ID_PASID, PCI_EXT_CAP_ID_PRI } from '../pci.js';
-import { VfioDevice } from '../vfio_device.js';
+import { binding } from '../core/binding.js';
+import type { DecodedHwInfo } from '../device/hw_info.js';
+import { HWPT_FAULT_ID_VALID } from '../objects/hwpt.js';
+import { Iommufd } from '../objects/iommufd.js';
+import { pciCapabilities, pciExtendedCapabilities, PCI_CAP_ID_EXP, PCI_EXT_CAP_ID_ATS, PCI_EXT_CAP_ID_PASID, PCI_EXT_CAP_ID_PRI } from '../device/pci.js';
+import { VfioDevice } from '../device/vfio_device.js';
 import { pagingFaultRefusal } from './features.js';
 import type { DeviceReport, Finding, HwInfoReport, PcieCaps } from './types.js';
 import { codeOf, finding, link, list, read } from './util.js';

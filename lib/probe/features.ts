@@ -1,10 +1,10 @@
 // Collector: the uAPI features of the running kernel, found by issuing each ioctl. iommufd answers
 // ENOTTY for a command it does not know and E2BIG for non-zero bytes past the struct it knows.
-import { binding } from '../binding.js';
-import { HWPT_ALLOC_NEST_PARENT, HWPT_FAULT_ID_VALID } from '../hwpt.js';
-import { Iommufd } from '../iommufd.js';
-import { HWPT_DATA_SELFTEST, MockDevice, selftestHwptData, VIOMMU_TYPE_SELFTEST } from '../testing.js';
-import type { Vevent } from '../veventq.js';
+import { binding } from '../core/binding.js';
+import { HWPT_ALLOC_NEST_PARENT, HWPT_FAULT_ID_VALID } from '../objects/hwpt.js';
+import { Iommufd } from '../objects/iommufd.js';
+import { HWPT_DATA_SELFTEST, MockDevice, selftestHwptData, VIOMMU_TYPE_SELFTEST } from '../testing/mock_device.js';
+import type { Vevent } from '../vevent/veventq.js';
 import type { Features, Finding, TestDeviceFinding, Tri } from './types.js';
 import { ioctlKnown } from './ioctl.js';
 import { codeOf, errnoName, finding } from './util.js';

@@ -1,6 +1,6 @@
 // Asking the kernel whether a node knows an ioctl, without running it. The request numbers come
 // from the addon (binding.ioctls, from native/uapi.h): lib/ numbers no ioctl of its own.
-import { binding } from '../binding.js';
+import { binding } from '../core/binding.js';
 import type { Tri } from './types.js';
 import { errnoName } from './util.js';
 

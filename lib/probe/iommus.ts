@@ -1,6 +1,6 @@
 // Collector: the IOMMUs in /sys/class/iommu, and whether each takes PCIe page requests.
 import { existsSync } from 'node:fs';
-import { decodeVtdHwInfo } from '../hw_info.js';
+import { decodeVtdHwInfo } from '../device/hw_info.js';
 import type { IommuReport, Tri } from './types.js';
 import { link, list, read } from './util.js';
 

@@ -3,7 +3,7 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { release } from 'node:os';
 import { gunzipSync } from 'node:zlib';
-import { binding } from '../binding.js';
+import { binding } from '../core/binding.js';
 import type { AbsentReason, IommufdReport, KconfigValue } from './types.js';
 import { iommufdIdentity } from './ioctl.js';
 import { codeOf, list, read } from './util.js';

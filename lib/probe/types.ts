@@ -1,6 +1,6 @@
 // The probe's report: every type of the --json output (schema/probe.schema.json describes the
 // same), the exit codes, and the options of probe().
-import type { DecodedHwInfo } from '../hw_info.js';
+import type { DecodedHwInfo } from '../device/hw_info.js';
 
 export const PROBE_SCHEMA_VERSION = 1;
 

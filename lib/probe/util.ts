@@ -3,7 +3,7 @@
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { constants } from 'node:os';
 import { basename } from 'node:path';
-import { IommufdError } from '../errors.js';
+import { IommufdError } from '../core/errors.js';
 import type { Finding, Tri } from './types.js';
 
 const errnoNames = new Map<number, string>();

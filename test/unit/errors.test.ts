@@ -1,8 +1,8 @@
 // Error mapping: kernel errnos become Node-style SystemErrors named after the call that failed.
 import { constants } from 'node:os';
 import { describe, expect, it } from 'vitest';
-import { binding } from '../../lib/binding.js';
-import { ErrorCodes, IommufdError, responseError } from '../../lib/errors.js';
+import { binding } from '../../lib/core/binding.js';
+import { ErrorCodes, IommufdError, responseError } from '../../lib/core/errors.js';
 
 describe('native errors', () => {
   it('open of a missing device is an IommufdError with code, negative errno and syscall', () => {

@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   decodeFaultGroups, encodeResponse, FAULT_RECORD_SIZE, PGFAULT_FLAGS_LAST_PAGE, PGFAULT_FLAGS_PASID_VALID,
-} from '../../lib/fault.js';
+} from '../../lib/fault/fault.js';
 
 interface Rec { flags: number; dev: number; pasid: number; grpid: number; perm: number; addr: bigint; length?: number; cookie: number }
 

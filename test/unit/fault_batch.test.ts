@@ -2,10 +2,10 @@
 // group boundaries as forEachFaultGroup finds them, multi-record groups (the test device only
 // makes single-record ones), answers by group, the end of a batch.
 import { describe, expect, it } from 'vitest';
-import type { AnswerBuffer } from '../../lib/answers.js';
-import { ErrorCodes } from '../../lib/errors.js';
-import { FAULT_RECORD_SIZE, forEachFaultGroup, PGFAULT_FLAGS_LAST_PAGE, PGFAULT_FLAGS_PASID_VALID } from '../../lib/fault.js';
-import { FaultBatch } from '../../lib/fault_batch.js';
+import type { AnswerBuffer } from '../../lib/fault/answers.js';
+import { ErrorCodes } from '../../lib/core/errors.js';
+import { FAULT_RECORD_SIZE, forEachFaultGroup, PGFAULT_FLAGS_LAST_PAGE, PGFAULT_FLAGS_PASID_VALID } from '../../lib/fault/fault.js';
+import { FaultBatch } from '../../lib/fault/fault_batch.js';
 
 /** Records of [cookie, last, addr?, pasid?] */
 function records(list: [number, boolean, bigint?, number?][]): Uint8Array {

@@ -3,8 +3,8 @@
 import { describe, expect, it } from 'vitest';
 import {
   decodeFaultGroups, decodeFaultRecord, encodeResponse, FAULT_RECORD_SIZE, forEachFaultGroup,
-} from '../../lib/fault.js';
-import { checkFaultQueueOptions } from '../../lib/fault_queue_options.js';
+} from '../../lib/fault/fault.js';
+import { checkFaultQueueOptions } from '../../lib/fault/fault_queue.js';
 
 // A fixed-seed generator: a failure reproduces.
 let seed = 0x9e3779b9;

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import {
   PCI_CAP_ID_EXP, PCI_CAP_ID_MSI, PCI_EXT_CAP_ID_ATS, PCI_EXT_CAP_ID_PASID, PCI_EXT_CAP_ID_PRI, pciCapabilities,
   pciExtendedCapabilities,
-} from '../../lib/pci.js';
+} from '../../lib/device/pci.js';
 
 /** A config space with a standard list and (for PCIe) an extended list, each [id, offset] in order. */
 function config(std: [number, number][], ext: [number, number][] = [], size = ext.length ? 4096 : 256): Uint8Array {

@@ -8,7 +8,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { binding } from '../../lib/binding.js';
+import { binding } from '../../lib/core/binding.js';
 import {
   explainAbsent, ioctlKnown, iommufdIdentity, iopfVerdict, main, parseKconfig, pcieCapsFrom, probe, ProbeExit, type IommufdReport, type ProbeReport,
   type VerdictInput,
@@ -34,7 +34,10 @@ beforeAll(() => {
     '--typeRoots', join(root, 'node_modules/@types'), '--strict', '--skipLibCheck', join(root, 'lib/probe/cli.ts'),
   ], { stdio: 'inherit' });
   // lib/'s plain JS files (the addon loader, the serve loop's worker), as scripts/build-ts.mjs does.
-  for (const f of readdirSync(join(root, 'lib')).filter((f) => /\.(cjs|mjs)$/.test(f))) copyFileSync(join(root, 'lib', f), join(out, f));
+  for (const f of readdirSync(join(root, 'lib'), { recursive: true }).filter((f) => /\.(cjs|mjs)$/.test(f))) {
+    mkdirSync(dirname(join(out, f)), { recursive: true });
+    copyFileSync(join(root, 'lib', f), join(out, f));
+  }
   writeFileSync(join(out, 'package.json'), '{"type":"module"}\n');
   mkdirSync(join(work, 'scripts'));
   copyFileSync(join(root, 'scripts/probe.mjs'), bin);

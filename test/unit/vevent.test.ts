@@ -2,11 +2,11 @@
 // scenarios of docs/veventq-kernel-facts.md section 5, and the sequence wrap, which no test can
 // reach through the kernel (2^31 events on one queue).
 import { describe, expect, it } from 'vitest';
-import { VeventBatch } from '../../lib/vevent_batch.js';
+import { VeventBatch } from '../../lib/vevent/vevent_batch.js';
 import {
   type ArmSmmuv3Vevent, decodeArmSmmuv3Vevent, decodeVevent, VEVENT_HEADER_SIZE, VEVENTQ_FLAG_LOST_EVENTS, VEVENTQ_TYPE_ARM_SMMUV3, VEVENTQ_TYPE_SELFTEST,
   VEVENTQ_TYPE_TEGRA241_CMDQV, veventDataSize,
-} from '../../lib/vevent.js';
+} from '../../lib/vevent/vevent.js';
 
 /** Records of the selftest type: [sequence, virtId] events, or [sequence] for a LOST header. */
 function selftest(records: ([number, number] | [number])[]): DataView {

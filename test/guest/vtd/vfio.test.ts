@@ -4,7 +4,7 @@
 import { closeSync, constants, openSync, readdirSync, readFileSync, readSync } from 'node:fs';
 import { release } from 'node:os';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { binding } from '../../../lib/binding.js';
+import { binding } from '../../../lib/core/binding.js';
 import {
   allocPages, bindVfioPci, ErrorCodes, findPciDevices, HW_INFO_TYPE_INTEL_VTD, HWPT_ALLOC_NEST_PARENT, HWPT_ALLOC_PASID, Iommufd,
   IommufdError, PCI_CAP_ID_MSI, PCI_CAP_ID_MSIX, pciCapabilities, pciDriver, pciIommuFeatures, readPciConfig, unbindVfioPci,

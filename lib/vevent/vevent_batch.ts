@@ -2,7 +2,7 @@
 // FaultBatch. One object per queue, reused for every batch; the loss accounting (LOST_EVENTS
 // headers and sequence gaps, across reads and the wrap) is done once per read, here, for both the
 // batch handler and the iterator.
-import { ErrorCodes, IommufdError, outOfRange } from './errors.js';
+import { ErrorCodes, IommufdError, outOfRange } from '../core/errors.js';
 import { decodeVevent, VEVENT_HEADER_SIZE, VEVENT_SEQUENCE_SPAN, VEVENTQ_FLAG_LOST_EVENTS, type DecodedVevent } from './vevent.js';
 
 const HEADER = VEVENT_HEADER_SIZE;

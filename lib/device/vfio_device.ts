@@ -2,12 +2,12 @@
 // an iommufd and attached to an IOAS or HWPT. Its DMA then goes through that page table.
 import { readdirSync, realpathSync } from 'node:fs';
 import { basename } from 'node:path';
-import { binding } from './binding.js';
-import { closedError, ErrorCodes, invalidArgType, IommufdError } from './errors.js';
+import { binding } from '../core/binding.js';
+import { closedError, ErrorCodes, invalidArgType, IommufdError } from '../core/errors.js';
 import { decodeHwInfo, type DecodedHwInfo } from './hw_info.js';
-import { Hwpt } from './hwpt.js';
-import { Ioas } from './ioas.js';
-import type { Iommufd } from './iommufd.js';
+import { Hwpt } from '../objects/hwpt.js';
+import { Ioas } from '../objects/ioas.js';
+import type { Iommufd } from '../objects/iommufd.js';
 import { pciAddress, pciIommuFeatures } from './pci.js';
 
 /** VFIO_DEVICE_FLAGS_* (VfioDeviceInfo.flags) */
@@ -47,15 +47,6 @@ export interface VfioRegionInfo {
 export type AttachTarget = { readonly id: number } | number;
 
 export type AccessWidth = 1 | 2 | 4;
-
-/**
- * Page-aligned anonymous memory (mmap) for Ioas.map(): the IOMMU maps whole pages, and no JS
- * allocation promises page alignment. Unmapped when the ArrayBuffer is collected; the Ioas keeps
- * what it maps alive while mapped.
- */
-export function allocPages(length: number): ArrayBuffer {
-  return binding.allocPages(length);
-}
 
 const ATTACH = 'VFIO_DEVICE_ATTACH_IOMMUFD_PT';
 const DETACH = 'VFIO_DEVICE_DETACH_IOMMUFD_PT';

@@ -5,15 +5,25 @@
 // callback returns) are written by the pump right after it, in one write(2); answers made later
 // go back in one write per turn of the event loop. serve() and serveInWorker() (serve.ts) drive
 // the same pump from a blocking loop instead.
-import { AnswerBuffer, answerRest, CONTROL, Flights } from './answers.js';
-import { binding, type NativeEventPump } from './binding.js';
-import { closedError, ErrorCodes, IommufdError, invalidArgType, responseError } from './errors.js';
-import { EventStream, startReading } from './event_stream.js';
+import { AnswerBuffer, answerRest, Flights } from './answers.js';
+import { binding, CONTROL, type NativeEventPump } from '../core/binding.js';
+import { closedError, ErrorCodes, IommufdError, invalidArgType, responseError } from '../core/errors.js';
+import { EventStream, startReading } from '../core/event_stream.js';
 import { FaultBatch } from './fault_batch.js';
 import { FaultGroup } from './fault_group.js';
-import type { CheckedOptions } from './fault_queue_options.js';
-import type { Iommufd } from './iommufd.js';
+import type { IommufdContext } from '../core/context.js';
+import { checkQueueOptions, type CheckedOptions, type QueueOptions } from '../core/queue_options.js';
 import { serveHere, serveInWorker, type FaultServer, type ServeInWorkerOptions, type ServeOptions, type ServeResult, type ServeTarget } from './serve.js';
+
+export type FaultQueueOptions = QueueOptions;
+
+/** @internal Validates FaultQueueOptions before anything is allocated for the queue. */
+export function checkFaultQueueOptions(options: unknown): CheckedOptions {
+  const op = 'allocFaultQueue';
+  if (options === undefined) options = {};
+  if (typeof options !== 'object' || options === null) throw invalidArgType(op, 'options', 'an object', options);
+  return checkQueueOptions(op, options as FaultQueueOptions);
+}
 
 export interface FaultQueueStats {
   /** Groups read from the kernel. Every one is counted once in answered, refused, stale or pending. */
@@ -60,7 +70,7 @@ export class FaultQueue implements AsyncIterable<FaultGroup> {
   /** The fault object's id, to pass as HWPT_ALLOC's fault_id. */
   readonly id: number;
   /** The iommufd the fault object lives in. */
-  readonly iommufd: Iommufd;
+  readonly iommufd: IommufdContext;
   #pump: NativeEventPump;
   #fd: number;
   #bufferRecords: number | undefined;
@@ -91,7 +101,7 @@ export class FaultQueue implements AsyncIterable<FaultGroup> {
    * @internal Use Iommufd.allocFaultQueue(), which checks the options (checkFaultQueueOptions)
    * before it allocates. Takes ownership of faultFd, also when it throws.
    */
-  constructor(iommufd: Iommufd, id: number, faultFd: number, checked: CheckedOptions) {
+  constructor(iommufd: IommufdContext, id: number, faultFd: number, checked: CheckedOptions) {
     const pump = new binding.EventPump(faultFd, checked.bufferRecords);
     this.id = id;
     this.iommufd = iommufd;

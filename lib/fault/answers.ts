@@ -1,10 +1,8 @@
 // Answering: the answer buffer a pump writes from (responses encoded by JS: a FaultBatch's
 // answers, a FaultGroup's) and the control block JS and the native pump share (layout:
 // binding.pumpControl); respond()'s promises; and the INVALID answers that end a queue.
-import { binding, type NativeEventPump } from './binding.js';
+import { CONTROL, type NativeEventPump } from '../core/binding.js';
 import { encodeResponse, FAULT_RESPONSE_SIZE, forEachFaultGroup, PAGE_RESP_INVALID } from './fault.js';
-
-export const CONTROL = binding.pumpControl;
 
 export class AnswerBuffer {
   bytes: Uint8Array;

@@ -1,8 +1,8 @@
 // Hwpt: a hardware page table (IOMMU_HWPT_ALLOC), paging on an IOAS or nested on a parent HWPT.
-import { binding } from './binding.js';
-import { closedError, IommufdError, invalidArgType } from './errors.js';
-import { FaultQueue } from './fault_queue.js';
-import type { Iommufd } from './iommufd.js';
+import { binding } from '../core/binding.js';
+import { closedError, IommufdError, invalidArgType } from '../core/errors.js';
+import { FaultQueue } from '../fault/fault_queue.js';
+import type { IommufdContext } from '../core/context.js';
 
 export const HWPT_ALLOC_NEST_PARENT = 1 << 0;
 export const HWPT_ALLOC_DIRTY_TRACKING = 1 << 1;
@@ -30,18 +30,18 @@ export interface HwptAllocOptions {
 }
 
 export class Hwpt {
-  readonly iommufd: Iommufd;
+  readonly iommufd: IommufdContext;
   readonly id: number;
   readonly faultQueue: FaultQueue | undefined;
 
-  private constructor(iommufd: Iommufd, id: number, faultQueue: FaultQueue | undefined) {
+  private constructor(iommufd: IommufdContext, id: number, faultQueue: FaultQueue | undefined) {
     this.iommufd = iommufd;
     this.id = id;
     this.faultQueue = faultQueue;
   }
 
   /** @internal Use Iommufd.allocHwpt(). */
-  static alloc(iommufd: Iommufd, o: HwptAllocOptions): Hwpt {
+  static alloc(iommufd: IommufdContext, o: HwptAllocOptions): Hwpt {
     const op = 'allocHwpt';
     if (typeof o !== 'object' || o === null) throw invalidArgType(op, 'options', 'an object', o);
     if (o.faultQueue !== undefined) {

@@ -6,9 +6,9 @@ import { EventEmitter } from 'node:events';
 import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { type MessagePort, type ResourceLimits, Worker } from 'node:worker_threads';
-import { AnswerBuffer, CONTROL } from './answers.js';
-import { binding, type NativeEventPump } from './binding.js';
-import { ErrorCodes, IommufdError, integerOption, invalidArgType } from './errors.js';
+import { AnswerBuffer } from './answers.js';
+import { binding, CONTROL, type NativeEventPump } from '../core/binding.js';
+import { ErrorCodes, IommufdError, integerOption, invalidArgType } from '../core/errors.js';
 import { FaultBatch } from './fault_batch.js';
 import workerPath from './serve_worker_path.cjs';
 

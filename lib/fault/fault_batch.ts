@@ -3,7 +3,7 @@
 // answer buffer the pump writes from when the handler returns. No object, promise or Map entry
 // per fault.
 import type { AnswerBuffer } from './answers.js';
-import { ErrorCodes, IommufdError, outOfRange } from './errors.js';
+import { ErrorCodes, IommufdError, outOfRange } from '../core/errors.js';
 import {
   decodeFaultRecord, FAULT_RECORD_SIZE, PAGE_RESP_INVALID, PAGE_RESP_SUCCESS, PGFAULT_FLAGS_LAST_PAGE,
   PGFAULT_FLAGS_PASID_VALID, type FaultRecord, type ResponseCode,

@@ -2,12 +2,11 @@
 // the fault queue. The same pump reads whole batches of vEVENTs into a VeventBatch; a synchronous
 // batch handler (setBatchHandler) sees each, or else the async iterator gets them as Vevent
 // objects, with the events the kernel dropped reported where they were dropped.
-import { CONTROL } from './answers.js';
-import { binding, type NativeEventPump } from './binding.js';
-import { ErrorCodes, IommufdError, integerOption, invalidArgType } from './errors.js';
-import { EventStream, startReading } from './event_stream.js';
-import type { Iommufd } from './iommufd.js';
-import { checkQueueOptions, type CheckedOptions, type QueueOptions } from './fault_queue_options.js';
+import { binding, CONTROL, type NativeEventPump } from '../core/binding.js';
+import { ErrorCodes, IommufdError, integerOption, invalidArgType } from '../core/errors.js';
+import { EventStream, startReading } from '../core/event_stream.js';
+import type { IommufdContext } from '../core/context.js';
+import { checkQueueOptions, type CheckedOptions, type QueueOptions } from '../core/queue_options.js';
 import { decodeVevent, veventDataSize, type DecodedVevent } from './vevent.js';
 import { VeventBatch } from './vevent_batch.js';
 
@@ -103,7 +102,7 @@ const abandoned = new FinalizationRegistry<{ id: number; pump: NativeEventPump }
 export class VeventQueue implements AsyncIterable<Vevent | VeventLoss> {
   /** The vEVENTQ object's id. */
   readonly id: number;
-  readonly iommufd: Iommufd;
+  readonly iommufd: IommufdContext;
   /** The vIOMMU id it belongs to. */
   readonly viommuId: number;
   readonly type: number;
@@ -122,7 +121,7 @@ export class VeventQueue implements AsyncIterable<Vevent | VeventLoss> {
   #signal: AbortSignal | undefined;
 
   /** @internal Use Viommu.allocVeventQueue(), which checks the options first. Takes ownership of fd. */
-  constructor(iommufd: Iommufd, viommuId: number, id: number, fd: number, o: CheckedVeventQueueOptions) {
+  constructor(iommufd: IommufdContext, viommuId: number, id: number, fd: number, o: CheckedVeventQueueOptions) {
     const pump = new binding.EventPump(fd, o.bufferRecords, false, o.dataSize);
     this.id = id;
     this.iommufd = iommufd;

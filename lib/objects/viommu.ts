@@ -1,11 +1,11 @@
 // Viommu and Vdevice: the virtual IOMMU a VMM presents to its guest (IOMMU_VIOMMU_ALLOC, over a
 // nesting parent HWPT) and the devices it presents with their virtual ids (IOMMU_VDEVICE_ALLOC).
 // A vIOMMU reports events for its vDEVICEs through its vEVENTQs (veventq.ts).
-import { binding } from './binding.js';
-import { closedError, invalidArgType, IommufdError } from './errors.js';
+import { binding } from '../core/binding.js';
+import { closedError, invalidArgType, IommufdError } from '../core/errors.js';
 import { Hwpt } from './hwpt.js';
-import type { Iommufd } from './iommufd.js';
-import { checkVeventQueueOptions, VeventQueue, type VeventQueueOptions } from './veventq.js';
+import type { IommufdContext } from '../core/context.js';
+import { checkVeventQueueOptions, VeventQueue, type VeventQueueOptions } from '../vevent/veventq.js';
 
 /** enum iommu_viommu_type (the test device's own type is in iommufd/testing). */
 export const VIOMMU_TYPE_ARM_SMMUV3: number = binding.viommuTypes.armSmmuv3;
@@ -40,11 +40,11 @@ function requires(e: unknown, needs: string): never {
 
 /** Destroying an object twice is a no-op; the first IOMMU_DESTROY's refusal (EBUSY) is thrown. */
 abstract class Destroyable {
-  readonly iommufd: Iommufd;
+  readonly iommufd: IommufdContext;
   readonly id: number;
   #destroyed = false;
 
-  protected constructor(iommufd: Iommufd, id: number) {
+  protected constructor(iommufd: IommufdContext, id: number) {
     this.iommufd = iommufd;
     this.id = id;
   }
@@ -67,14 +67,14 @@ export class Viommu extends Destroyable {
   readonly type: number;
   readonly parent: Hwpt;
 
-  private constructor(iommufd: Iommufd, id: number, type: number, parent: Hwpt) {
+  private constructor(iommufd: IommufdContext, id: number, type: number, parent: Hwpt) {
     super(iommufd, id);
     this.type = type;
     this.parent = parent;
   }
 
   /** @internal Use Iommufd.allocViommu(). */
-  static alloc(iommufd: Iommufd, o: ViommuAllocOptions): Viommu {
+  static alloc(iommufd: IommufdContext, o: ViommuAllocOptions): Viommu {
     const op = 'allocViommu';
     if (typeof o !== 'object' || o === null) throw invalidArgType(op, 'options', 'an object', o);
     if (!(o.parent instanceof Hwpt) || o.parent.iommufd !== iommufd) throw invalidArgType(op, 'options.parent', 'a Hwpt of this Iommufd', o.parent);

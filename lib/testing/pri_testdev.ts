@@ -3,7 +3,7 @@
 // page requests for the pages it finds missing, through the emulated intel-iommu to the kernel
 // and on to a FaultQueue, and retries when answered. Everything goes through the VFIO device's
 // region reads and writes: no mmap, no interrupts (completion is polled).
-import type { VfioDevice } from './vfio_device.js';
+import type { VfioDevice } from '../device/vfio_device.js';
 
 export const PRI_TESTDEV_VENDOR_ID = 0x1234;
 export const PRI_TESTDEV_DEVICE_ID = 0x11e9;

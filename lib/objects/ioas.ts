@@ -1,6 +1,6 @@
 // Ioas: an I/O address space (IOMMU_IOAS_ALLOC) that user memory is mapped into.
-import { binding } from './binding.js';
-import type { Iommufd } from './iommufd.js';
+import { binding } from '../core/binding.js';
+import type { IommufdContext } from '../core/context.js';
 
 export const IOAS_MAP_FIXED_IOVA = 1 << 0;
 export const IOAS_MAP_WRITEABLE = 1 << 1;
@@ -20,14 +20,23 @@ export interface IovaRange {
   last: bigint;
 }
 
+/**
+ * Page-aligned anonymous memory (mmap) for Ioas.map(): the IOMMU maps whole pages, and no JS
+ * allocation promises page alignment. Unmapped when the ArrayBuffer is collected; the Ioas keeps
+ * what it maps alive while mapped.
+ */
+export function allocPages(length: number): ArrayBuffer {
+  return binding.allocPages(length);
+}
+
 export class Ioas {
-  readonly iommufd: Iommufd;
+  readonly iommufd: IommufdContext;
   readonly id: number;
   // Mapped memory must outlive its mapping: the kernel has its pages pinned.
   #mapped = new Map<bigint, { memory: ArrayBuffer | ArrayBufferView; length: bigint }>();
 
   /** @internal Use Iommufd.allocIoas(). */
-  constructor(iommufd: Iommufd, id: number) {
+  constructor(iommufd: IommufdContext, id: number) {
     this.iommufd = iommufd;
     this.id = id;
   }

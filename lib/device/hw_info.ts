@@ -1,6 +1,6 @@
 // IOMMU_GET_HW_INFO decoded: the IOMMU type, the generic capability bits and, for Intel VT-d, the
 // capability registers (struct iommu_hw_info_vtd) with the fields a VMM asks about decoded.
-import type { HwInfo } from './iommufd.js';
+import type { HwInfo } from '../core/context.js';
 
 /** enum iommu_hw_info_type */
 export const HW_INFO_TYPE_NONE = 0;

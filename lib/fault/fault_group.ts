@@ -1,11 +1,15 @@
 // FaultGroup: one delivered fault group, read lazily from its batch's bytes and answered once
 // through its queue.
-import { ErrorCodes, IommufdError } from './errors.js';
+import { ErrorCodes, IommufdError } from '../core/errors.js';
 import {
   decodeFaultRecord, FAULT_RECORD_SIZE, PAGE_RESP_INVALID, PAGE_RESP_SUCCESS, PGFAULT_FLAGS_PASID_VALID,
   type FaultRecord, type ResponseCode,
 } from './fault.js';
-import type { FaultQueue } from './fault_queue.js';
+
+/** @internal What a group answers through: its FaultQueue. */
+export interface GroupOwner {
+  _respond(cookie: number, generation: number, code: number, op: string, wantPromise: boolean): Promise<void> | undefined;
+}
 
 /**
  * One I/O page fault group: one PRI page request group of one device, answered as a whole.
@@ -15,7 +19,7 @@ import type { FaultQueue } from './fault_queue.js';
 export class FaultGroup {
   /** The kernel's handle for the group, which the answer names. */
   readonly cookie: number;
-  #queue: FaultQueue;
+  #queue: GroupOwner;
   // Which delivery of the cookie this group is: the kernel reuses cookies at once.
   #generation: number;
   #view: DataView;
@@ -25,7 +29,7 @@ export class FaultGroup {
   #answered = false;
 
   /** @internal `count` records at `offset` of `view`, which the group may keep. */
-  constructor(queue: FaultQueue, view: DataView, offset: number, count: number, generation: number) {
+  constructor(queue: GroupOwner, view: DataView, offset: number, count: number, generation: number) {
     this.#queue = queue;
     this.#view = view;
     this.#offset = offset;

@@ -3,7 +3,7 @@
 import { existsSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { constants } from 'node:os';
 import { basename } from 'node:path';
-import { ErrorCodes, IommufdError } from './errors.js';
+import { ErrorCodes, IommufdError } from '../core/errors.js';
 
 const SYSFS = '/sys/bus/pci';
 

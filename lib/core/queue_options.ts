@@ -1,5 +1,5 @@
-// Queue options and their checks, made before anything is allocated for a queue: FaultQueue's,
-// which VeventQueue's extend.
+// The options every queue takes (FaultQueue's, and VeventQueue's beside its own) and their checks,
+// made before anything is allocated for a queue.
 import { binding } from './binding.js';
 import { integerOption, invalidArgType } from './errors.js';
 
@@ -17,8 +17,6 @@ export interface QueueOptions {
   signal?: AbortSignal;
 }
 
-export type FaultQueueOptions = QueueOptions;
-
 /** The most records a pump's read buffer may hold (2^18: 10 MiB); no PRI group comes near it. */
 export const MAX_BUFFER_RECORDS: number = binding.pumpMaxRecords;
 
@@ -28,14 +26,6 @@ export interface CheckedOptions {
   low: number;
   bufferRecords: number | undefined;
   signal: AbortSignal | undefined;
-}
-
-/** @internal Validates FaultQueueOptions before anything is allocated for the queue. */
-export function checkFaultQueueOptions(options: unknown): CheckedOptions {
-  const op = 'allocFaultQueue';
-  if (options === undefined) options = {};
-  if (typeof options !== 'object' || options === null) throw invalidArgType(op, 'options', 'an object', options);
-  return checkQueueOptions(op, options as FaultQueueOptions);
 }
 
 /** @internal The options every queue takes (backpressure, buffer, signal), for `op`. */

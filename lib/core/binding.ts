@@ -101,3 +101,6 @@ export interface Binding {
 }
 
 export const binding = native as Binding;
+
+/** The layout of the control block JS and a native pump share (answers, counters, stop). */
+export const CONTROL = binding.pumpControl;

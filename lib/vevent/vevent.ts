@@ -6,7 +6,7 @@
 // reports takes a sequence number, lost ones included, counting 0..INT_MAX and wrapping to 0. A
 // LOST_EVENTS header carries the number of the last lost event; once a newer event is queued the
 // kernel drops it, and the loss shows only as a gap in the numbers.
-import { binding } from './binding.js';
+import { binding } from '../core/binding.js';
 
 const V = binding.vevent;
 export const VEVENT_HEADER_SIZE: number = V.headerSize;

@@ -1,27 +1,11 @@
 // Iommufd: an open /dev/iommu, the context every other object lives in.
-import { binding } from './binding.js';
-import { closedError, invalidArgType } from './errors.js';
-import { FaultQueue } from './fault_queue.js';
-import { checkFaultQueueOptions, type FaultQueueOptions } from './fault_queue_options.js';
+import { binding } from '../core/binding.js';
+import { closedError, invalidArgType } from '../core/errors.js';
+import type { ClosableQueue, HwInfo, IommufdContext } from '../core/context.js';
+import { checkFaultQueueOptions, FaultQueue, type FaultQueueOptions } from '../fault/fault_queue.js';
 import { Hwpt, type HwptAllocOptions } from './hwpt.js';
 import { Ioas } from './ioas.js';
 import { Viommu, type ViommuAllocOptions } from './viommu.js';
-
-// What an Iommufd closes before itself: its fault queues and vEVENTQs.
-interface Queue {
-  close(): Promise<unknown>;
-}
-
-export interface HwInfo {
-  /** IOMMU_HW_INFO_TYPE_*: 1 = Intel VT-d, 2 = ARM SMMUv3, 0xfeedbeef = the kernel's test device. */
-  type: number;
-  /** IOMMU_HW_CAP_* bits. */
-  capabilities: bigint;
-  /** PASID width; 0 means no PASID support. */
-  maxPasidLog2: number;
-  /** The IOMMU driver's own info (struct iommu_hw_info_vtd for VT-d). */
-  data: Uint8Array;
-}
 
 // An Iommufd dropped without close() is closed when garbage-collected, with a warning, as Node
 // does for a FileHandle; the kernel then destroys its objects and answers their pending faults.
@@ -31,10 +15,10 @@ const abandoned = new FinalizationRegistry<number>((fd) => {
   binding.close(fd);
 });
 
-export class Iommufd {
+export class Iommufd implements IommufdContext {
   #fd: number;
   // Weakly: an abandoned queue is closed by GC (see fault_queue.ts), not kept alive by its iommufd.
-  #queues = new Set<WeakRef<Queue>>();
+  #queues = new Set<WeakRef<ClosableQueue>>();
 
   private constructor(fd: number) {
     this.#fd = fd;
@@ -83,7 +67,7 @@ export class Iommufd {
 
   /** @internal Makes a queue over the object `id` just allocated (destroyed again if that throws),
    *  to be closed with this iommufd. */
-  _adopt<Q extends Queue>(make: () => Q, id: number): Q {
+  _adopt<Q extends ClosableQueue>(make: () => Q, id: number): Q {
     let queue: Q;
     try {
       queue = make();
@@ -97,7 +81,7 @@ export class Iommufd {
   }
 
   /** @internal A queue of this iommufd was closed; references to collected queues go too. */
-  _forget(queue: Queue | undefined): void {
+  _forget(queue: ClosableQueue | undefined): void {
     for (const ref of this.#queues) {
       const q = ref.deref();
       if (q === undefined || q === queue) this.#queues.delete(ref);
