@@ -12,7 +12,7 @@
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { copyFileSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
@@ -27,7 +27,8 @@ export function buildC(out = join(root, 'bench/build/fault_bench'), src = join(r
 
 // The addon, built by node-gyp in a private copy of binding.gyp + native/, keyed by their content.
 export function buildAddon(src = root) {
-  const files = ['binding.gyp', ...readdirSync(join(src, 'native')).sort().map((f) => `native/${f}`)];
+  const files = ['binding.gyp', ...readdirSync(join(src, 'native'), { recursive: true, withFileTypes: true })
+    .filter((e) => e.isFile()).map((e) => relative(src, join(e.parentPath ?? e.path, e.name))).sort()];
   const hash = createHash('sha256');
   for (const f of files) hash.update(f).update(readFileSync(join(src, f)));
   const key = hash.digest('hex').slice(0, 12);

@@ -139,9 +139,6 @@ static_assert(sizeof(iommu_hwpt_selftest) == 8);
 static_assert(offsetof(iommu_hwpt_selftest, iotlb) == 0);
 static_assert(offsetof(iommu_hwpt_selftest, pagetable_type) == 4);
 
-// The first line sat with the vEVENT data-layout checks (beside SMMUv3's and Tegra241's, now in
-// iommufd_events.h); it checks this file's struct, so it moved here unchanged.
-static_assert(sizeof(iommu_viommu_event_selftest) == 4);
 static_assert(sizeof(iommu_viommu_event_selftest) == 4);
 static_assert(offsetof(iommu_viommu_event_selftest, virt_id) == 0);
 
