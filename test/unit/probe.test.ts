@@ -165,9 +165,9 @@ describe('iommufd-probe on the host (no iommufd)', () => {
     expect(JSON.parse(printed.stdout)).toEqual(schema);
   });
 
-  it('--help lists every option the README lists, and the README every option --help lists', () => {
-    // The README's probe section has an "### Options" table whose first column names them.
-    const readme = readFileSync(join(root, 'README.md'), 'utf8');
+  it('--help lists every option docs/probe.md lists, and docs/probe.md every option --help lists', () => {
+    // docs/probe.md has an "### Options" table whose first column names them.
+    const readme = readFileSync(join(root, 'docs/probe.md'), 'utf8');
     const section = readme.slice(readme.indexOf('`iommufd-probe`'));
     const table = section.slice(section.indexOf('### Options'), section.indexOf('### Exit status'));
     const documented = [...table.matchAll(/^\| (.*?) \|/gm)].flatMap((m) => [...m[1].matchAll(/`(-[-\w]+)/g)].map((o) => o[1]));
