@@ -236,11 +236,16 @@ bool EventPump::Going(bool fromLoop) const {
   return polling_ || !fromLoop;
 }
 
-// Read every queued group, filling the buffer before each crossing into JS. The kernel returns
-// whole groups only: 0 when the queue is empty, EINVAL when even the first group does not fit
-// the space offered (then deliver what we have, or grow). Returns false when a callback did not
-// complete (it threw, or JS cannot run).
+// Read every queued group (from the loop or a serve loop, a turn's share: kTurnBatches), filling
+// the buffer before each crossing into JS. The kernel returns whole groups only: 0 when the queue
+// is empty, EINVAL when even the first group does not fit the space offered (then deliver what we
+// have, or grow). Returns false when a callback did not complete (it threw, or JS cannot run).
 bool EventPump::Drain(bool fromLoop) {
+  const bool bounded = fromLoop || serving_;
+  const uint64_t until = bounded ? uv_hrtime() + kTurnNs : 0;
+  int batches = 0;
+  // After each delivery: whether this wake-up has had its share (see kTurnBatches).
+  auto turnOver = [&] { return bounded && (++batches >= kTurnBatches || uv_hrtime() >= until); };
   size_t used = 0;
   while (Going(fromLoop)) {
     ssize_t n = ::read(fd_, buffer_ + used, capacity_ - used);
@@ -249,6 +254,7 @@ bool EventPump::Drain(bool fromLoop) {
       if (used == capacity_) {
         if (!Deliver(used, fromLoop)) return false;
         used = 0;
+        if (turnOver()) return true;
       }
       continue;
     }
@@ -258,6 +264,7 @@ bool EventPump::Drain(bool fromLoop) {
       if (used > 0) {
         if (!Deliver(used, fromLoop)) return false;
         used = 0;
+        if (turnOver()) return true;
         continue;
       }
       if (capacity_ * 2 > kMaxRecords * RecordSize()) {
@@ -407,6 +414,11 @@ void InitEventPump(Napi::Env env, Napi::Object exports) {
   exports.Set("EventPump", EventPump::Class(env));
   // The pump's buffer limit, so that lib/ checks options against this one number.
   exports.Set("pumpMaxRecords", Napi::Number::New(env, EventPump::kMaxRecords));
+  Napi::Object turn = Napi::Object::New(env);
+  turn.Set("batches", Napi::Number::New(env, EventPump::kTurnBatches));
+  turn.Set("ms", Napi::Number::New(env, EventPump::kTurnNs / 1e6));
+  turn.Freeze();
+  exports.Set("pumpTurn", turn);
   // The control block's layout (event_pump.h): i32 slot indexes, then f64 ones, and its size.
   Napi::Object c = Napi::Object::New(env);
   c.Set("answers", control::kAnswers);

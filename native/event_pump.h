@@ -45,6 +45,13 @@ class EventPump : public Napi::ObjectWrap<EventPump> {
   // A group bigger than this is not something PRI can produce; stop growing and report it.
   // (A vEVENT always fits the first buffer.)
   static constexpr size_t kMaxRecords = 1u << 18;
+  // Fairness: a wake-up of the event loop's pump (or a serve loop's drain) delivers at most
+  // kTurnBatches batches or for kTurnNs, whichever ends first, then yields; the fd is still
+  // readable, so libuv (level-triggered) comes back to it on its next turn, after timers and
+  // other I/O, and a serve loop checks its stop request and wake-up fd first. close()'s final
+  // read is not bounded: it must see everything.
+  static constexpr int kTurnBatches = 64;
+  static constexpr uint64_t kTurnNs = 2'000'000;
 
  private:
   void Allocate(size_t bytes);

@@ -77,6 +77,8 @@ export interface Binding {
     types: Readonly<{ armSmmuv3: number; tegra241Cmdqv: number; selftest: number }> }>;
   /** The most records a pump's read buffer may hold. */
   pumpMaxRecords: number;
+  /** A wake-up's share: the pump yields to the event loop after this many batches or ms. */
+  pumpTurn: Readonly<{ batches: number; ms: number }>;
   vfioBindIommufd(fd: number, iommufd: number): number;
   vfioAttachPt(fd: number, ptId: number, pasid?: number): number;
   vfioDetachPt(fd: number, pasid?: number): void;
