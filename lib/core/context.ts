@@ -32,3 +32,21 @@ export interface IommufdContext {
   /** @internal A queue of this iommufd was closed. */
   _forget(queue: ClosableQueue | undefined): void;
 }
+
+/**
+ * IOMMU_DESTROY of a queue's object once its fd is closed (the fd holds a reference the kernel
+ * refuses the destroy over). False while something else still holds it (EBUSY: a HWPT holds its
+ * fault object); true when it is gone, also when the iommufd was closed (which freed it) or the
+ * object was destroyed by id already (ENOENT).
+ */
+export function destroyObject(iommufd: IommufdContext, id: number): boolean {
+  if (iommufd.closed) return true;
+  try {
+    iommufd.destroy(id);
+  } catch (e) {
+    const code = (e as { code?: unknown }).code;
+    if (code === 'EBUSY') return false;
+    if (code !== 'ENOENT') throw e;
+  }
+  return true;
+}

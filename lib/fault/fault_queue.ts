@@ -11,7 +11,7 @@ import { closedError, ErrorCodes, IommufdError, invalidArgType, responseError } 
 import { EventStream, startReading } from '../core/event_stream.js';
 import { FaultBatch } from './fault_batch.js';
 import { FaultGroup } from './fault_group.js';
-import type { IommufdContext } from '../core/context.js';
+import { destroyObject, type IommufdContext } from '../core/context.js';
 import { checkQueueOptions, type CheckedOptions, type QueueOptions } from '../core/queue_options.js';
 import { serveHere, serveInWorker, type FaultServer, type ServeInWorkerOptions, type ServeOptions, type ServeResult, type ServeTarget } from './serve.js';
 
@@ -53,16 +53,24 @@ export type BatchHandler = (batch: FaultBatch) => void;
 const ignore = () => {};
 
 // A queue dropped without close() is closed when it is garbage-collected, with a warning, as Node
-// does for a FileHandle: its groups are answered INVALID and its fault fd closed. A queue that a
-// consumer waits on is not garbage (see EventStream.hold).
-const abandoned = new FinalizationRegistry<{ id: number; pump: NativeEventPump; pending: Map<number, number> }>((q) => {
+// does for a FileHandle, and as close() would: its groups are answered INVALID, its fault fd
+// closed and its fault object destroyed (unless a HWPT still holds it). A queue that a consumer
+// waits on is not garbage (see EventStream.hold).
+interface Abandoned { id: number; pump: NativeEventPump; pending: Map<number, number>; iommufd: IommufdContext }
+const abandoned = new FinalizationRegistry<Abandoned>((q) => {
   let answered = 'its unanswered fault groups could not be answered';
   try {
     answered = `${answerRest(q.pump, q.pending).accepted} unanswered fault groups were answered INVALID`;
   } catch {
     // The fd is closed whatever happened (answerRest's finally); the warning says the rest.
   }
-  process.emitWarning(`FaultQueue ${q.id} was garbage-collected without close(): ${answered} and its fault fd closed`,
+  let object: string;
+  try {
+    object = destroyObject(q.iommufd, q.id) ? 'its fault object destroyed' : 'its fault object kept while a HWPT holds it';
+  } catch (e) {
+    object = `its fault object could not be destroyed (${(e as Error).message})`;
+  }
+  process.emitWarning(`FaultQueue ${q.id} was garbage-collected without close(): ${answered}, its fault fd closed and ${object}`,
     { type: 'Warning', code: 'IOMMUFD_UNCLOSED' });
 });
 
@@ -88,6 +96,8 @@ export class FaultQueue implements AsyncIterable<FaultGroup> {
   // The batch a serve() loop on this thread is handling, if any.
   #serveBatch: FaultBatch | undefined;
   #closing: Promise<CloseResult> | undefined;
+  // The fault object: its fd open, closed with a HWPT still holding the object, or destroyed.
+  #object: 'open' | 'held' | 'gone' = 'open';
   // Answers written by JS itself (close's INVALID ones); the pump counts the rest.
   #stats = { answered: 0, refused: 0, stale: 0 };
   // The pump holds these weakly: the queue owns them.
@@ -115,7 +125,7 @@ export class FaultQueue implements AsyncIterable<FaultGroup> {
     });
     this.#stream = new EventStream(this, pump, checked.high, checked.low);
     pump.setCallbacks(this.#onBatchCallback, this.#onErrorCallback, this.#onWrittenCallback);
-    abandoned.register(this, { id, pump, pending: this.#pending }, this);
+    abandoned.register(this, { id, pump, pending: this.#pending, iommufd }, this);
     this.#signal = checked.signal;
     startReading(pump, this.#signal, this.#onAbort);
   }
@@ -329,9 +339,11 @@ export class FaultQueue implements AsyncIterable<FaultGroup> {
 
   /**
    * Closes the queue: flushes responses made so far, reads what the kernel still has queued,
-   * answers every unanswered group INVALID, then closes the fault fd. A consumer waiting in next()
-   * gets done. Safe to call twice. Faults raised after this stay queued in the kernel until the
-   * HWPT is detached or destroyed, when the kernel answers them INVALID itself.
+   * answers every unanswered group INVALID, then closes the fault fd and destroys the fault object
+   * (while a HWPT holds it, the kernel keeps it: Hwpt.destroy() of the last one frees it). A
+   * consumer waiting in next() gets done. Safe to call twice. Faults raised after this stay queued
+   * in the kernel until the HWPT is detached or destroyed, when the kernel answers them INVALID
+   * itself.
    */
   close(): Promise<CloseResult> {
     if (this.#closing) return this.#closing;
@@ -364,8 +376,14 @@ export class FaultQueue implements AsyncIterable<FaultGroup> {
       this.#stats.refused += rest.refused;
       answeredInvalid = rest.accepted;
       this.#stream.end();
+      this.#object = destroyObject(this.iommufd, this.id) ? 'gone' : 'held';
     }
     return { answeredInvalid };
+  }
+
+  /** @internal A HWPT that held the fault object was destroyed: free it once the queue is closed. */
+  _release(): void {
+    if (this.#object === 'held' && destroyObject(this.iommufd, this.id)) this.#object = 'gone';
   }
 
   [Symbol.asyncDispose](): Promise<void> {

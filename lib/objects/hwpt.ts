@@ -72,8 +72,10 @@ export class Hwpt {
     }
   }
 
-  /** IOMMU_DESTROY. EBUSY while a device is attached. */
+  /** IOMMU_DESTROY. EBUSY while a device is attached. A closed fault queue's fault object that
+   *  only this HWPT still held is destroyed with it. */
   destroy(): void {
     this.iommufd.destroy(this.id);
+    this.faultQueue?._release();
   }
 }

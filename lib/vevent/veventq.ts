@@ -5,7 +5,7 @@
 import { binding, CONTROL, type NativeEventPump } from '../core/binding.js';
 import { ErrorCodes, IommufdError, integerOption, invalidArgType } from '../core/errors.js';
 import { EventStream, startReading } from '../core/event_stream.js';
-import type { IommufdContext } from '../core/context.js';
+import { destroyObject, type IommufdContext } from '../core/context.js';
 import { checkQueueOptions, type CheckedOptions, type QueueOptions } from '../core/queue_options.js';
 import { decodeVevent, veventDataSize, type DecodedVevent } from './vevent.js';
 import { VeventBatch } from './vevent_batch.js';
@@ -91,11 +91,18 @@ export type VeventBatchHandler = (batch: VeventBatch) => void;
 
 const SPAN = 2 ** 31;
 
-// A queue dropped without close() is closed when garbage-collected, with a warning: its fd is
-// closed (the vEVENTQ object stays until its iommufd is closed).
-const abandoned = new FinalizationRegistry<{ id: number; pump: NativeEventPump }>((q) => {
+// A queue dropped without close() is closed when garbage-collected, with a warning, as close()
+// would: its fd is closed and its vEVENTQ object destroyed, so the vIOMMU takes a new queue of the
+// type.
+const abandoned = new FinalizationRegistry<{ id: number; pump: NativeEventPump; iommufd: IommufdContext }>((q) => {
   q.pump.close();
-  process.emitWarning(`VeventQueue ${q.id} was garbage-collected without close(): its fd was closed`,
+  let object = 'its vEVENTQ destroyed';
+  try {
+    destroyObject(q.iommufd, q.id);
+  } catch (e) {
+    object = `its vEVENTQ could not be destroyed (${(e as Error).message})`;
+  }
+  process.emitWarning(`VeventQueue ${q.id} was garbage-collected without close(): its fd was closed and ${object}`,
     { type: 'Warning', code: 'IOMMUFD_UNCLOSED' });
 });
 
@@ -136,7 +143,7 @@ export class VeventQueue implements AsyncIterable<Vevent | VeventLoss> {
     this.#throwOnLoss = o.overflow === 'throw';
     this.#stream = new EventStream(this, pump, o.high, o.low);
     pump.setCallbacks(this.#onBatchCallback, this.#onErrorCallback);
-    abandoned.register(this, { id, pump }, this);
+    abandoned.register(this, { id, pump, iommufd }, this);
     this.#signal = o.signal;
     startReading(pump, this.#signal, this.#onAbort);
   }
@@ -257,7 +264,7 @@ export class VeventQueue implements AsyncIterable<Vevent | VeventLoss> {
     this.iommufd._forget(this);
     try {
       this.#pump.close();
-      if (!this.iommufd.closed) this.iommufd.destroy(this.id);
+      destroyObject(this.iommufd, this.id);
     } finally {
       this.#stream.end();
     }

@@ -14,7 +14,7 @@ describe('worker_threads', () => {
 });
 
 describe('garbage collection of unclosed objects', () => {
-  it('a dropped queue answers its groups INVALID and closes its fd, a dropped iommufd closes, each with a warning', async () => {
+  it('a dropped queue answers its groups INVALID, closes its fd and destroys its fault object (unless a HWPT holds it), a dropped iommufd closes, each with a warning', async () => {
     const out = json(await node(['--expose-gc', fixture('gc-unclosed.mjs')], 120_000));
     expect(out.fds).toEqual([
       [],
@@ -24,9 +24,12 @@ describe('garbage collection of unclosed objects', () => {
     ]);
     expect(out.warnings).toEqual([
       // The kernel took all three answers: one group handed out, two read or still queued.
-      { code: 'IOMMUFD_UNCLOSED', message: expect.stringMatching(/^FaultQueue \d+ was garbage-collected without close\(\): 3 unanswered fault groups were answered INVALID/) },
+      { code: 'IOMMUFD_UNCLOSED', message: expect.stringMatching(/^FaultQueue \d+ was garbage-collected without close\(\): 3 unanswered fault groups were answered INVALID, its fault fd closed and its fault object kept while a HWPT holds it$/) },
+      { code: 'IOMMUFD_UNCLOSED', message: expect.stringMatching(/^FaultQueue \d+ was garbage-collected without close\(\): 0 unanswered fault groups were answered INVALID, its fault fd closed and its fault object destroyed$/) },
       { code: 'IOMMUFD_UNCLOSED', message: expect.stringMatching(/^Iommufd \(fd \d+\) was garbage-collected without close\(\)/) },
     ]);
+    // GC freed the fault object no HWPT held, as close() does: its id names nothing any more.
+    expect(out.destroyBare).toBe('ENOENT');
   });
 });
 

@@ -122,6 +122,21 @@ describe('bad arguments', () => {
   });
 });
 
+describe.each(kinds)('kernel objects close() frees, on a %s HWPT', (kind) => {
+  it('close() destroys the fault object; while a HWPT holds it, destroy() of that HWPT does', async () => {
+    const { iommufd, ioas, dev, queue, hwpt } = setup(kind);
+    const gone = expect.objectContaining({ code: 'ENOENT', syscall: 'IOMMU_DESTROY' });
+    const bare = iommufd.allocFaultQueue();
+    await bare.close();
+    expect(() => iommufd.destroy(bare.id)).toThrow(gone);
+    await queue.close();
+    expect(() => iommufd.destroy(queue.id)).toThrow(expect.objectContaining({ code: 'EBUSY' })); // the HWPT holds it
+    dev.replace(ioas.id);
+    hwpt.destroy();
+    expect(() => iommufd.destroy(queue.id)).toThrow(gone);
+  });
+});
+
 describe('close vs a waiting consumer', () => {
   it('a next() pending across close() resolves done, not with a group close() answered', async () => {
     const { dev, queue } = setup(kinds[0]);
