@@ -186,15 +186,20 @@ function writeJob(jobDir, { cwd, shares, env, argv }) {
 }
 
 // QEMU's intel-iommu reports a DMA remapping fault it records for the guest with error_report_once
-// (hw/i386/intel_iommu.c): one line per kind of fault and QEMU process. The guest sees the fault
-// through its own fault registers (the kernel's "DMAR: ..." lines, in serial.log) and the PRI test
+// (hw/i386/intel_iommu.c in 10.2): a line per kind, once per QEMU process. The guest sees the fault
+// through its own fault registers (the kernel's "DMAR: ..." lines, in serial.log), and the PRI test
 // device's ATS misses raise them on purpose (npm run demo), so these lines are kept in the job's
-// qemu.log, counted, and not copied to the terminal. Every other line QEMU writes on stderr is.
+// qemu.log, counted, and not copied to the terminal: a translation that found nothing mapped (or a
+// read-only page written) and the fault recording's bookkeeping. Every other line QEMU writes on
+// stderr is copied, among them the faults that mean broken page tables (IOVA overflow, a read
+// error on a table, reserved bits set).
 const vtdFaultLines = [
-  /^vtd_iova_to_[fs]lpte: detected [fs]lpte permission error \(/,
+  /^vtd_iova_to_slpte: detected slpte permission error \(/,
   /^vtd_iommu_translate: detected translation failure \(/,
-  /^New fault is not recorded due to compression of faults$/,
+  /^New fault is not recorded due to (compression of faults|Primary Fault Overflow)$/,
+  /^Next Fault Recording Reg is used, new fault is not recorded, set PFO field$/,
   /^There are pending faults already, fault event is not generated$/,
+  /^There are previous interrupt conditions to be serviced by software, fault event is not generated$/,
 ];
 const isVtdFaultLine = (line) => {
   const msg = line.replace(/^[^\s:]+: /, ''); // error_report's "qemu-system-x86_64: "
@@ -304,7 +309,7 @@ const exitCode = timedOut ? 124 : status ?? 125;
 // The count of QEMU's VT-d fault lines kept out of the terminal: a progress line, and with -q
 // still shown when the run fails (the faults may be why).
 if (vtdFaults > 0 && (!opt.quiet || exitCode !== 0)) {
-  warn(`${vtdFaults} VT-d fault line${vtdFaults === 1 ? '' : 's'} from QEMU (DMA faults it recorded for the guest; the PRI test device's ATS misses are expected) in ${join(jobDir, 'qemu.log')}`);
+  warn(`${vtdFaults} VT-d fault line${vtdFaults === 1 ? '' : 's'} from QEMU (the guest's DMA faults, e.g. ATS misses; the demo causes them on purpose) in ${join(jobDir, 'qemu.log')}`);
 }
 if (timedOut) {
   warn(`timed out after ${opt.timeout} s; serial log: ${join(jobDir, 'serial.log')}`);
