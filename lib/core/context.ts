@@ -24,8 +24,8 @@ export interface IommufdContext {
   readonly closed: boolean;
   /** IOMMU_DESTROY of any object id. */
   destroy(id: number): void;
-  /** IOMMU_GET_HW_INFO for a device bound to this iommufd. */
-  getHwInfo(devId: number): HwInfo;
+  /** IOMMU_GET_HW_INFO for a device bound to this iommufd (its device id). */
+  getHwInfo(deviceId: number): HwInfo;
   /** @internal Makes a queue over the object `id` just allocated (destroyed again if that
    *  throws), to be closed with this iommufd. */
   _adopt<Q extends ClosableQueue>(make: () => Q, id: number): Q;

@@ -24,7 +24,8 @@ export const IommufdError: typeof IommufdErrorClass = ((globalThis as Record<sym
 export type IommufdError = IommufdErrorClass;
 binding.setErrorClass(IommufdError);
 
-/** The library's own error codes (kernel errors carry the errno name instead). */
+/** The library's own error codes (kernel errors carry the errno name instead; argument errors
+ *  Node's ERR_INVALID_ARG_TYPE, ERR_INVALID_ARG_VALUE and ERR_OUT_OF_RANGE: see args.ts). */
 export const ErrorCodes = {
   /** The object (iommufd, fault queue, ...) was closed or destroyed. */
   CLOSED: 'ERR_IOMMUFD_CLOSED',
@@ -44,8 +45,9 @@ export const ErrorCodes = {
   PCI_BIND: 'ERR_IOMMUFD_PCI_BIND',
 } as const;
 
-export function closedError(what: string, op: string): IommufdError {
-  return new IommufdError(`${op}: ${what} is closed`, ErrorCodes.CLOSED);
+/** ERR_IOMMUFD_CLOSED: `call` ('Ioas.map') was made on (or with) `what`, which is closed. */
+export function closedError(call: string, what: string): IommufdError {
+  return new IommufdError(`${call}: ${what} is closed`, ErrorCodes.CLOSED);
 }
 
 const errnoNames = new Map(Object.entries(constants.errno).map(([name, n]) => [n, name]));
@@ -55,23 +57,4 @@ export function responseError(errno: number, cookie: number): IommufdError {
   const code = errnoNames.get(errno) ?? `E${errno}`;
   const why = errno === constants.errno.EINVAL ? 'the kernel has no pending fault group with this cookie (answered already, or auto-answered INVALID on detach/replace/destroy)' : 'write failed';
   return new IommufdError(`${code}: fault response for cookie ${cookie} refused: ${why}`, code, -errno, 'write');
-}
-
-/** Node's own shape for a wrong argument type: a TypeError with code ERR_INVALID_ARG_TYPE. */
-export function invalidArgType(op: string, name: string, expected: string, actual: unknown): TypeError {
-  const got = actual === null ? 'null' : Array.isArray(actual) ? 'an array' : typeof actual === 'object' ? `an instance of ${actual.constructor?.name ?? 'Object'}` : `${typeof actual} ${String(actual)}`;
-  return Object.assign(new TypeError(`${op}: ${name} must be ${expected}, got ${got}`), { code: 'ERR_INVALID_ARG_TYPE' });
-}
-
-/** Node's own shape for a value out of range: a RangeError with code ERR_OUT_OF_RANGE. */
-export function outOfRange(op: string, name: string, range: string, actual: unknown): RangeError {
-  return Object.assign(new RangeError(`${op}: ${name} must be ${range}, got ${String(actual)}`), { code: 'ERR_OUT_OF_RANGE' });
-}
-
-/** An optional integer option in [min, max]: undefined, or the number. */
-export function integerOption(op: string, name: string, value: unknown, min: number, max: number): number | undefined {
-  if (value === undefined) return undefined;
-  if (typeof value !== 'number') throw invalidArgType(op, name, 'an integer', value);
-  if (!Number.isInteger(value) || value < min || value > max) throw outOfRange(op, name, `an integer from ${min} to ${max}`, value);
-  return value;
 }

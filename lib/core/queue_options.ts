@@ -1,7 +1,7 @@
 // The options every queue takes (FaultQueue's, and VeventQueue's beside its own) and their checks,
 // made before anything is allocated for a queue.
 import { binding } from './binding.js';
-import { integerOption, invalidArgType } from './errors.js';
+import { optionalInteger, optionalSignal } from './args.js';
 
 /** What every queue takes: FaultQueue's options, and VeventQueue's beside its own. */
 export interface QueueOptions {
@@ -28,11 +28,10 @@ export interface CheckedOptions {
   signal: AbortSignal | undefined;
 }
 
-/** @internal The options every queue takes (backpressure, buffer, signal), for `op`. */
-export function checkQueueOptions(op: string, o: QueueOptions): CheckedOptions {
-  const high = integerOption(op, 'options.highWaterMark', o.highWaterMark, 1, 2 ** 31) ?? 4096;
-  const low = integerOption(op, 'options.lowWaterMark', o.lowWaterMark, 0, high - 1) ?? Math.floor(high / 2);
-  const bufferRecords = integerOption(op, 'options.bufferRecords', o.bufferRecords, 1, MAX_BUFFER_RECORDS);
-  if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) throw invalidArgType(op, 'options.signal', 'an AbortSignal', o.signal);
-  return { high, low, bufferRecords, signal: o.signal };
+/** @internal The options every queue takes (backpressure, buffer, signal), for `call`. */
+export function checkQueueOptions(call: string, o: QueueOptions): CheckedOptions {
+  const high = optionalInteger(call, 'options.highWaterMark', o.highWaterMark, 1, 2 ** 31) ?? 4096;
+  const low = optionalInteger(call, 'options.lowWaterMark', o.lowWaterMark, 0, high - 1) ?? Math.floor(high / 2);
+  const bufferRecords = optionalInteger(call, 'options.bufferRecords', o.bufferRecords, 1, MAX_BUFFER_RECORDS);
+  return { high, low, bufferRecords, signal: optionalSignal(call, 'options.signal', o.signal) };
 }

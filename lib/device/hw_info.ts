@@ -1,5 +1,6 @@
 // IOMMU_GET_HW_INFO decoded: the IOMMU type, the generic capability bits and, for Intel VT-d, the
 // capability registers (struct iommu_hw_info_vtd) with the fields a VMM asks about decoded.
+import { checkOptions, checkU32, checkU64, checkUint8Array, outOfRange } from '../core/args.js';
 import type { HwInfo } from '../core/context.js';
 
 /** enum iommu_hw_info_type */
@@ -100,7 +101,12 @@ const field = (reg: bigint, n: number, mask: number) => Number((reg >> BigInt(n)
 
 /** Decodes struct iommu_hw_info_vtd (24 bytes); bit positions as the kernel's cap_ and ecap_ macros. */
 export function decodeVtdHwInfo(data: Uint8Array): VtdHwInfo {
-  if (data.length < 24) throw new RangeError(`decodeVtdHwInfo: struct iommu_hw_info_vtd is 24 bytes, got ${data.length}`);
+  return vtd('decodeVtdHwInfo', 'data', data);
+}
+
+function vtd(call: string, name: string, data: Uint8Array): VtdHwInfo {
+  checkUint8Array(call, name, data);
+  if (data.length < 24) throw outOfRange(call, `${name}.length`, 'at least 24 (struct iommu_hw_info_vtd)', data.length);
   const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
   const flags = view.getUint32(0, true);
   const capReg = view.getBigUint64(8, true);
@@ -132,8 +138,14 @@ export function decodeVtdHwInfo(data: Uint8Array): VtdHwInfo {
   };
 }
 
+/** Decodes what Iommufd.getHwInfo() returns. */
 export function decodeHwInfo(info: HwInfo): DecodedHwInfo {
-  const caps = info.capabilities;
+  const call = 'decodeHwInfo';
+  checkOptions(call, info, false, 'info');
+  checkU32(call, 'info.type', info.type);
+  const caps = checkU64(call, 'info.capabilities', info.capabilities);
+  checkU32(call, 'info.maxPasidLog2', info.maxPasidLog2);
+  checkUint8Array(call, 'info.data', info.data);
   return {
     type: info.type,
     typeName: typeNames.get(info.type) ?? 'UNKNOWN',
@@ -144,6 +156,6 @@ export function decodeHwInfo(info: HwInfo): DecodedHwInfo {
       atsNotSupported: (caps & HW_CAP_PCI_ATS_NOT_SUPPORTED) !== 0n,
     },
     maxPasidLog2: info.maxPasidLog2,
-    ...(info.type === HW_INFO_TYPE_INTEL_VTD ? { vtd: decodeVtdHwInfo(info.data) } : {}),
+    ...(info.type === HW_INFO_TYPE_INTEL_VTD ? { vtd: vtd(call, 'info.data', info.data) } : {}),
   };
 }

@@ -3,6 +3,7 @@
 import { existsSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { constants } from 'node:os';
 import { basename } from 'node:path';
+import { checkInteger, checkUint8Array, invalidArgType, invalidArgValue } from '../core/args.js';
 import { ErrorCodes, IommufdError } from '../core/errors.js';
 
 const SYSFS = '/sys/bus/pci';
@@ -44,14 +45,16 @@ export interface PciIommuFeatures {
 const ADDRESS = /^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$/;
 
 /** Checks a PCI address in sysfs form ('0000:00:01.0') and returns it. */
-export function pciAddress(address: string, op: string): string {
-  if (typeof address !== 'string' || !ADDRESS.test(address))
-    throw new TypeError(`${op}: PCI address must look like 0000:00:01.0, got ${String(address)}`);
+export function pciAddress(address: string, call: string): string {
+  if (typeof address !== 'string') throw invalidArgType(call, 'address', "a PCI address string ('0000:00:01.0')", address);
+  if (!ADDRESS.test(address)) throw invalidArgValue(call, 'address', "a PCI address in sysfs form, domain included, lower case ('0000:00:01.0')", address);
   return address;
 }
 
 /** PCI addresses of the devices with this vendor and device ID. */
 export function findPciDevices(vendor: number, device: number): string[] {
+  checkInteger('findPciDevices', 'vendor', vendor, 0, 0xffff);
+  checkInteger('findPciDevices', 'device', device, 0, 0xffff);
   const hex = (n: number) => `0x${n.toString(16).padStart(4, '0')}`;
   return readdirSync(`${SYSFS}/devices`).filter((address) => {
     const dir = `${SYSFS}/devices/${address}`;
@@ -126,6 +129,7 @@ const PCI_CFG_SPACE_SIZE = 256;
 
 /** The standard capability list (from offset 0x34), in list order. */
 export function pciCapabilities(config: Uint8Array): PciCapability[] {
+  checkUint8Array('pciCapabilities', 'config', config);
   const caps: PciCapability[] = [];
   if (config.length < 64 || !(config[PCI_STATUS] & PCI_STATUS_CAP_LIST)) return caps;
   // Pointers are dword aligned (low two bits reserved); 48 entries is the most 256 bytes can hold,
@@ -138,6 +142,7 @@ export function pciCapabilities(config: Uint8Array): PciCapability[] {
 
 /** The extended capability list (from offset 0x100); empty for config space of 256 bytes or less. */
 export function pciExtendedCapabilities(config: Uint8Array): PciExtendedCapability[] {
+  checkUint8Array('pciExtendedCapabilities', 'config', config);
   const caps: PciExtendedCapability[] = [];
   if (config.length <= PCI_CFG_SPACE_SIZE) return caps;
   const view = new DataView(config.buffer, config.byteOffset, config.byteLength);
@@ -154,7 +159,7 @@ export function pciExtendedCapabilities(config: Uint8Array): PciExtendedCapabili
 
 /** Whether the device has the capabilities the IOMMU needs for translation caching, page requests and PASIDs. */
 export function pciIommuFeatures(address: string): PciIommuFeatures {
-  const config = readPciConfig(address);
+  const config = new Uint8Array(readFileSync(`${deviceDir(address, 'pciIommuFeatures')}/config`));
   // Below 64 bytes there is not even a capability pointer; at 64 the rest was withheld (no root).
   if (config.length <= 64) {
     throw new IommufdError(`EACCES: pciIommuFeatures: only ${config.length} bytes of ${address}'s config space are readable (root is needed for the rest)`, 'EACCES', -constants.errno.EACCES, 'read');

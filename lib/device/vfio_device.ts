@@ -3,11 +3,14 @@
 import { readdirSync, realpathSync } from 'node:fs';
 import { basename } from 'node:path';
 import { binding } from '../core/binding.js';
-import { closedError, ErrorCodes, invalidArgType, IommufdError } from '../core/errors.js';
+import {
+  checkBytes, checkId, checkInstance, checkInteger, checkNumberOf, checkSameIommufd, checkString, checkU32, invalidArgType, outOfRange,
+} from '../core/args.js';
+import { closedError, ErrorCodes, IommufdError } from '../core/errors.js';
 import { decodeHwInfo, type DecodedHwInfo } from './hw_info.js';
 import { Hwpt } from '../objects/hwpt.js';
 import { Ioas } from '../objects/ioas.js';
-import type { Iommufd } from '../objects/iommufd.js';
+import { Iommufd } from '../objects/iommufd.js';
 import { pciAddress, pciIommuFeatures } from './pci.js';
 
 /** VFIO_DEVICE_FLAGS_* (VfioDeviceInfo.flags) */
@@ -72,7 +75,7 @@ export class VfioDevice {
 
   /** Opens a VFIO cdev (/dev/vfio/devices/vfioN). Nothing but bind() works until it is bound. */
   static open(path: string): VfioDevice {
-    if (typeof path !== 'string') throw new TypeError('VfioDevice.open: path must be a string');
+    checkString('VfioDevice.open', 'path', path);
     // sysfs links the cdev to its device; for PCI the device directory is named by its address.
     let address: string | undefined;
     try {
@@ -106,7 +109,11 @@ export class VfioDevice {
 
   /** The device fd; throws once closed. */
   get fd(): number {
-    if (this.#fd < 0) throw closedError(this.#name(), 'fd');
+    return this.#fdFor('VfioDevice.fd');
+  }
+
+  #fdFor(call: string): number {
+    if (this.#fd < 0) throw closedError(call, this.#name());
     return this.#fd;
   }
 
@@ -117,7 +124,7 @@ export class VfioDevice {
 
   /** Its iommufd device id (dev_id for HWPT_ALLOC and GET_HW_INFO); throws before bind(). */
   get deviceId(): number {
-    this.#bound('deviceId');
+    this.#bound('VfioDevice.deviceId');
     return this.#deviceId;
   }
 
@@ -126,7 +133,9 @@ export class VfioDevice {
    * until attached). Returns the device id. A device binds once; closing it unbinds.
    */
   bind(iommufd: Iommufd): number {
-    this.#deviceId = binding.vfioBindIommufd(this.fd, iommufd.fd);
+    const call = 'VfioDevice.bind';
+    checkInstance(call, 'iommufd', iommufd, Iommufd, 'an Iommufd', (i) => i.closed);
+    this.#deviceId = binding.vfioBindIommufd(this.#fdFor(call), iommufd.fd);
     this.#iommufd = iommufd;
     return this.#deviceId;
   }
@@ -137,10 +146,14 @@ export class VfioDevice {
    * On an attached device this replaces the HWPT without a window of blocked DMA.
    */
   attach(target: AttachTarget): number {
-    this.#bound('attach');
-    const ptId = this.#targetId(target, 'attach');
+    return this.#attach('VfioDevice.attach', target);
+  }
+
+  #attach(call: string, target: AttachTarget): number {
+    this.#bound(call);
+    const ptId = this.#targetId(target, call);
     try {
-      const hwptId = binding.vfioAttachPt(this.fd, ptId);
+      const hwptId = binding.vfioAttachPt(this.#fd, ptId);
       this.#attached = target;
       return hwptId;
     } catch (e) {
@@ -150,13 +163,13 @@ export class VfioDevice {
 
   /** Moves an attached device to another IOAS or HWPT: the same ioctl as attach(). */
   replace(target: AttachTarget): number {
-    return this.attach(target);
+    return this.#attach('VfioDevice.replace', target);
   }
 
   /** VFIO_DEVICE_DETACH_IOMMUFD_PT: the device's DMA is blocked again. */
   detach(): void {
-    this.#bound('detach');
-    binding.vfioDetachPt(this.fd);
+    this.#bound('VfioDevice.detach');
+    binding.vfioDetachPt(this.#fd);
     this.#attached = undefined;
   }
 
@@ -166,11 +179,12 @@ export class VfioDevice {
    * PASID use must be allocated with HWPT_ALLOC_PASID.
    */
   attachPasid(pasid: number, target: AttachTarget): number {
-    this.#bound('attachPasid');
-    const ptId = this.#targetId(target, 'attachPasid');
-    checkPasid(pasid, 'attachPasid');
+    const call = 'VfioDevice.attachPasid';
+    this.#bound(call);
+    checkPasid(pasid, call);
+    const ptId = this.#targetId(target, call);
     try {
-      return binding.vfioAttachPt(this.fd, ptId, pasid);
+      return binding.vfioAttachPt(this.#fd, ptId, pasid);
     } catch (e) {
       throw this.#explainPasid(e, pasid, ATTACH, target);
     }
@@ -178,10 +192,11 @@ export class VfioDevice {
 
   /** Detaches one PASID; the kernel ignores a PASID that is not attached. Linux 6.15+. */
   detachPasid(pasid: number): void {
-    this.#bound('detachPasid');
-    checkPasid(pasid, 'detachPasid');
+    const call = 'VfioDevice.detachPasid';
+    this.#bound(call);
+    checkPasid(pasid, call);
     try {
-      binding.vfioDetachPt(this.fd, pasid);
+      binding.vfioDetachPt(this.#fd, pasid);
     } catch (e) {
       throw this.#explainPasid(e, pasid, DETACH);
     }
@@ -194,10 +209,10 @@ export class VfioDevice {
    * without PASID support answers EOPNOTSUPP (code 'ENOTSUP').
    */
   supportsPasidAttach(): boolean {
-    this.#bound('supportsPasidAttach');
+    this.#bound('VfioDevice.supportsPasidAttach');
     if (this.#pasidAttach === undefined) {
       try {
-        binding.vfioAttachPt(this.fd, 0, 1);
+        binding.vfioAttachPt(this.#fd, 0, 1);
         this.#pasidAttach = true;
       } catch (e) {
         const code = (e as IommufdError).code;
@@ -210,14 +225,20 @@ export class VfioDevice {
 
   /** VFIO_DEVICE_GET_INFO */
   info(): VfioDeviceInfo {
-    return binding.vfioGetInfo(this.fd);
+    return binding.vfioGetInfo(this.#fdFor('VfioDevice.info'));
   }
 
   /** VFIO_DEVICE_GET_REGION_INFO (cached: regions do not move while the device is open). */
   regionInfo(index: number): VfioRegionInfo {
+    const call = 'VfioDevice.regionInfo';
+    return this.#region(call, checkU32(call, 'index', index));
+  }
+
+  #region(call: string, index: number): VfioRegionInfo {
+    const fd = this.#fdFor(call);
     let region = this.#regions.get(index);
     if (region === undefined) {
-      region = { index, ...binding.vfioRegionInfo(this.fd, index) };
+      region = { index, ...binding.vfioRegionInfo(fd, index) };
       this.#regions.set(index, region);
     }
     return region;
@@ -225,27 +246,42 @@ export class VfioDevice {
 
   /** Reads `length` bytes at `offset` in a region (pread on the device fd). */
   read(index: number, offset: number, length: number): Uint8Array {
-    const at = this.#at(index, offset, length, 'read');
+    const call = 'VfioDevice.read';
+    return this.#read(call, checkU32(call, 'index', index), offset, length);
+  }
+
+  #read(call: string, index: number, offset: number, length: number): Uint8Array {
+    checkInteger(call, 'length', length, 0, 2 ** 31 - 1);
+    const at = this.#at(call, index, offset, length);
     const into = new Uint8Array(length);
-    const n = binding.vfioRead(this.fd, at, into);
+    const n = binding.vfioRead(this.#fd, at, into);
     if (n !== length) throw shortAccess('pread', this.#name(), index, offset, n, length);
     return into;
   }
 
-  /** Writes `data` at `offset` in a region (pwrite on the device fd). */
-  write(index: number, offset: number, data: Uint8Array): void {
-    const at = this.#at(index, offset, data.length, 'write');
-    const n = binding.vfioWrite(this.fd, at, data);
+  /** Writes `data` (an ArrayBuffer, a SharedArrayBuffer or any view of one) at `offset` in a
+   *  region (pwrite on the device fd). */
+  write(index: number, offset: number, data: ArrayBuffer | SharedArrayBuffer | ArrayBufferView): void {
+    const call = 'VfioDevice.write';
+    checkU32(call, 'index', index);
+    this.#write(call, index, offset, checkBytes(call, 'data', data));
+  }
+
+  #write(call: string, index: number, offset: number, data: Uint8Array): void {
+    const at = this.#at(call, index, offset, data.length);
+    const n = binding.vfioWrite(this.#fd, at, data);
     if (n !== data.length) throw shortAccess('pwrite', this.#name(), index, offset, n, data.length);
   }
 
   /** A little-endian value from PCI config space (as vfio-pci presents it). */
   readConfig(offset: number, width: AccessWidth = 4): number {
-    return getLE(this.read(VFIO_PCI_CONFIG_REGION_INDEX, offset, checkWidth(width, 'readConfig')), width);
+    const call = 'VfioDevice.readConfig';
+    return getLE(this.#read(call, VFIO_PCI_CONFIG_REGION_INDEX, offset, checkWidth(width, call)), width);
   }
 
   writeConfig(offset: number, value: number, width: AccessWidth = 4): void {
-    this.write(VFIO_PCI_CONFIG_REGION_INDEX, offset, setLE(value, checkWidth(width, 'writeConfig'), 'writeConfig'));
+    const call = 'VfioDevice.writeConfig';
+    this.#write(call, VFIO_PCI_CONFIG_REGION_INDEX, offset, setLE(value, checkWidth(width, call), call));
   }
 
   /**
@@ -253,21 +289,26 @@ export class VfioDevice {
    * pread of 1, 2 or 4 bytes into one device access of that size, as MMIO registers require.
    */
   readBar(bar: number, offset: number, width: AccessWidth = 4): number {
-    return getLE(this.read(checkBar(bar, 'readBar'), offset, checkWidth(width, 'readBar')), width);
+    const call = 'VfioDevice.readBar';
+    return getLE(this.#read(call, checkBar(bar, call), offset, checkWidth(width, call)), width);
   }
 
   writeBar(bar: number, offset: number, value: number, width: AccessWidth = 4): void {
-    this.write(checkBar(bar, 'writeBar'), offset, setLE(value, checkWidth(width, 'writeBar'), 'writeBar'));
+    const call = 'VfioDevice.writeBar';
+    checkBar(bar, call);
+    this.#write(call, bar, offset, setLE(value, checkWidth(width, call), call));
   }
 
   /** VFIO_DEVICE_RESET; EINVAL when the device has no reset method (no VFIO_DEVICE_FLAGS_RESET). */
   reset(): void {
-    binding.vfioReset(this.fd);
+    binding.vfioReset(this.#fdFor('VfioDevice.reset'));
   }
 
   /** IOMMU_GET_HW_INFO for this device, decoded. */
   hwInfo(): DecodedHwInfo {
-    this.#bound('hwInfo');
+    const call = 'VfioDevice.hwInfo';
+    this.#bound(call);
+    if (this.#iommufd!.closed) throw closedError(call, `the iommufd ${this.#name()} is bound to`);
     return decodeHwInfo(this.#iommufd!.getHwInfo(this.#deviceId));
   }
 
@@ -293,18 +334,22 @@ export class VfioDevice {
     return this.pciAddress === undefined ? this.path : `${this.pciAddress} (${this.path})`;
   }
 
-  #bound(op: string): void {
-    if (this.#fd < 0) throw closedError(this.#name(), op);
+  #bound(call: string): void {
+    if (this.#fd < 0) throw closedError(call, this.#name());
     if (this.#iommufd === undefined) {
-      throw new IommufdError(`${op}: ${this.#name()} is not bound to an iommufd; call bind() first`, ErrorCodes.NOT_BOUND);
+      throw new IommufdError(`${call}: ${this.#name()} is not bound to an iommufd; call bind() first`, ErrorCodes.NOT_BOUND);
     }
   }
 
-  #at(index: number, offset: number, length: number, op: string): bigint {
-    if (!Number.isSafeInteger(offset) || offset < 0) throw new RangeError(`${op}: offset must be a non-negative integer`);
-    const region = this.regionInfo(index);
-    if (BigInt(offset + length) > region.size) {
-      throw new RangeError(`${op}: ${length} bytes at ${offset} run past region ${index} of ${this.#name()} (${region.size} bytes)`);
+  // Where `length` bytes at `offset` of region `index` are in the device fd; they must fit the region.
+  #at(call: string, index: number, offset: number, length: number): bigint {
+    checkInteger(call, 'offset', offset, 0, Number.MAX_SAFE_INTEGER);
+    const region = this.#region(call, index);
+    if (BigInt(offset) + BigInt(length) > region.size) {
+      const size = Number(region.size);
+      const where = `region ${index} of ${this.#name()} has ${size} bytes`;
+      if (offset >= size) throw outOfRange(call, 'offset', `below ${size} (${where})`, offset);
+      throw outOfRange(call, 'length', `at most ${size - offset} at offset ${offset} (${where})`, length);
     }
     return region.offset + BigInt(offset);
   }
@@ -315,11 +360,12 @@ export class VfioDevice {
   // undo it, so a replace that fails this way leaves DMA blocked while the kernel still reports the
   // old attachment (attaching that again is a no-op): detach and attach again to restore it.
   /** The target's object id; an IOAS or HWPT of another iommufd would name some other object here. */
-  #targetId(target: AttachTarget, op: string): number {
-    if ((target instanceof Hwpt || target instanceof Ioas) && target.iommufd !== this.#iommufd) {
-      throw invalidArgType(op, 'target', 'an IOAS or HWPT of the iommufd the device is bound to', target);
+  #targetId(target: AttachTarget, call: string): number {
+    if (target instanceof Hwpt || target instanceof Ioas) {
+      if (target.destroyed || target.iommufd.closed) throw closedError(call, `target (${target instanceof Hwpt ? 'HWPT' : 'IOAS'} ${target.id})`);
+      checkSameIommufd(call, 'target', target, this.#iommufd, 'an IOAS or HWPT of the iommufd the device is bound to');
     }
-    return idOf(target, op);
+    return idOf(target, call);
   }
 
   #explainAttach(e: unknown, target: AttachTarget): unknown {
@@ -390,28 +436,23 @@ function describeTarget(target: AttachTarget): string {
   return `${what} ${typeof target === 'number' ? target : target?.id}`;
 }
 
-function idOf(target: AttachTarget, op: string): number {
-  if (typeof target !== 'number' && (typeof target !== 'object' || target === null)) {
-    throw invalidArgType(op, 'target', 'an IOAS, a HWPT or an object id', target);
-  }
-  const id = typeof target === 'number' ? target : target?.id;
-  if (!Number.isInteger(id) || id <= 0 || id > 0xffffffff) throw new TypeError(`${op}: target must be an IOAS, a HWPT or an object id`);
-  return id;
+function idOf(target: AttachTarget, call: string): number {
+  if (typeof target === 'number') return checkId(call, 'target', target);
+  if (typeof target !== 'object' || target === null) throw invalidArgType(call, 'target', 'an Ioas, a Hwpt or an object id', target);
+  return checkId(call, 'target.id', target.id);
 }
 
-function checkPasid(pasid: number, op: string): void {
+function checkPasid(pasid: number, call: string): void {
   // PASID 0 is the device's own DMA (IOMMU_NO_PASID): that is attach(). PCIe PASIDs have 20 bits.
-  if (!Number.isInteger(pasid) || pasid < 1 || pasid >= 1 << 20) throw new RangeError(`${op}: pasid must be an integer from 1 to 0xfffff`);
+  checkInteger(call, 'pasid', pasid, 1, 0xfffff);
 }
 
-function checkBar(bar: number, op: string): number {
-  if (!Number.isInteger(bar) || bar < 0 || bar > 5) throw new RangeError(`${op}: bar must be 0 to 5`);
-  return bar;
+function checkBar(bar: number, call: string): number {
+  return checkInteger(call, 'bar', bar, 0, 5);
 }
 
-function checkWidth(width: number, op: string): AccessWidth {
-  if (width !== 1 && width !== 2 && width !== 4) throw new RangeError(`${op}: width must be 1, 2 or 4`);
-  return width;
+function checkWidth(width: number, call: string): AccessWidth {
+  return checkNumberOf(call, 'width', width, [1, 2, 4] as const);
 }
 
 function getLE(bytes: Uint8Array, width: AccessWidth): number {
@@ -419,8 +460,8 @@ function getLE(bytes: Uint8Array, width: AccessWidth): number {
   return width === 1 ? view.getUint8(0) : width === 2 ? view.getUint16(0, true) : view.getUint32(0, true);
 }
 
-function setLE(value: number, width: AccessWidth, op: string): Uint8Array {
-  if (!Number.isInteger(value) || value < 0 || value >= 2 ** (8 * width)) throw new RangeError(`${op}: value must fit in ${width} bytes unsigned`);
+function setLE(value: number, width: AccessWidth, call: string): Uint8Array {
+  checkInteger(call, 'value', value, 0, 2 ** (8 * width) - 1);
   const bytes = new Uint8Array(width);
   const view = new DataView(bytes.buffer);
   if (width === 1) view.setUint8(0, value);

@@ -2,6 +2,7 @@
 //
 // Layout (include/uapi/linux/iommufd.h), 40 bytes, host byte order (little-endian on x86/arm64):
 //   0 flags, 4 dev_id, 8 pasid, 12 grpid, 16 perm, 20 __reserved, 24 addr (u64), 32 length, 36 cookie
+import { checkDataView, checkFunction, checkSpan, checkUint8Array, integerError } from '../core/args.js';
 
 export const FAULT_RECORD_SIZE = 40;
 export const FAULT_RESPONSE_SIZE = 8;
@@ -21,6 +22,8 @@ export const PGFAULT_PERM_PRIV = 1 << 3;
 export const PAGE_RESP_SUCCESS = 0;
 export const PAGE_RESP_INVALID = 1;
 export type ResponseCode = 'success' | 'invalid';
+/** @internal The response codes, as answer() and respond() take them. */
+export const RESPONSE_CODES: readonly ResponseCode[] = ['success', 'invalid'];
 
 /** One page request record. */
 export interface FaultRecord {
@@ -44,10 +47,7 @@ export interface FaultRecord {
 
 /** Decodes the record at `offset`. */
 export function decodeFaultRecord(view: DataView, offset: number): FaultRecord {
-  if (!(view instanceof DataView)) throw new TypeError('decodeFaultRecord: view must be a DataView');
-  if (!Number.isInteger(offset) || offset < 0 || offset + FAULT_RECORD_SIZE > view.byteLength) {
-    throw new RangeError(`decodeFaultRecord: offset ${offset} does not leave a whole ${FAULT_RECORD_SIZE}-byte record in ${view.byteLength} bytes`);
-  }
+  checkSpan('decodeFaultRecord', 'offset', offset, FAULT_RECORD_SIZE, checkDataView('decodeFaultRecord', 'view', view));
   const flags = view.getUint32(offset, true) & PGFAULT_FLAGS_KNOWN;
   return {
     flags,
@@ -69,9 +69,10 @@ export function decodeFaultRecord(view: DataView, offset: number): FaultRecord {
  * LAST_PAGE (which the kernel never sends) is kept rather than lost, so it can still be answered.
  */
 export function forEachFaultGroup(view: DataView, byteLength: number, onGroup: (offset: number, count: number) => void): void {
-  if (!Number.isInteger(byteLength) || byteLength < 0 || byteLength % FAULT_RECORD_SIZE !== 0 || byteLength > view.byteLength) {
-    throw new RangeError(`fault records: ${byteLength} bytes is not a multiple of ${FAULT_RECORD_SIZE} within the ${view.byteLength} bytes given`);
-  }
+  const call = 'forEachFaultGroup';
+  checkDataView(call, 'view', view);
+  checkRecordBytes(call, byteLength, view.byteLength);
+  checkFunction(call, 'onGroup', onGroup);
   let start = 0;
   for (let off = 0; off < byteLength; off += FAULT_RECORD_SIZE) {
     if (off > start && view.getUint32(off + 36, true) !== view.getUint32(start + 36, true)) {
@@ -87,11 +88,9 @@ export function forEachFaultGroup(view: DataView, byteLength: number, onGroup: (
 }
 
 /** Splits `byteLength` bytes of fault records into groups of decoded records. */
-export function decodeFaultGroups(bytes: Uint8Array, byteLength = bytes.byteLength): FaultRecord[][] {
-  if (!(bytes instanceof Uint8Array)) throw new TypeError('decodeFaultGroups: bytes must be a Uint8Array');
-  if (!Number.isInteger(byteLength) || byteLength < 0 || byteLength > bytes.byteLength) {
-    throw new RangeError(`decodeFaultGroups: byteLength ${byteLength} is not within the ${bytes.byteLength} bytes given`);
-  }
+export function decodeFaultGroups(bytes: Uint8Array, byteLength?: number): FaultRecord[][] {
+  checkUint8Array('decodeFaultGroups', 'bytes', bytes);
+  byteLength = checkRecordBytes('decodeFaultGroups', byteLength === undefined ? bytes.byteLength : byteLength, bytes.byteLength);
   const view = new DataView(bytes.buffer, bytes.byteOffset, byteLength);
   const groups: FaultRecord[][] = [];
   forEachFaultGroup(view, byteLength, (offset, count) => {
@@ -100,6 +99,13 @@ export function decodeFaultGroups(bytes: Uint8Array, byteLength = bytes.byteLeng
     groups.push(records);
   });
   return groups;
+}
+
+/** A byteLength of whole records within `available` bytes. */
+function checkRecordBytes(call: string, byteLength: unknown, available: number): number {
+  const most = available - (available % FAULT_RECORD_SIZE);
+  if (typeof byteLength === 'number' && Number.isInteger(byteLength) && byteLength >= 0 && byteLength <= most && byteLength % FAULT_RECORD_SIZE === 0) return byteLength;
+  throw integerError(call, 'byteLength', byteLength, 0, most, `a multiple of ${FAULT_RECORD_SIZE} from 0 to ${most} (whole records within the ${available} bytes given)`);
 }
 
 /** Encodes struct iommu_hwpt_page_response {u32 cookie; u32 code}. */

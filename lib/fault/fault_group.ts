@@ -1,8 +1,9 @@
 // FaultGroup: one delivered fault group, read lazily from its batch's bytes and answered once
 // through its queue.
+import { checkOneOf } from '../core/args.js';
 import { ErrorCodes, IommufdError } from '../core/errors.js';
 import {
-  decodeFaultRecord, FAULT_RECORD_SIZE, PAGE_RESP_INVALID, PAGE_RESP_SUCCESS, PGFAULT_FLAGS_PASID_VALID,
+  decodeFaultRecord, FAULT_RECORD_SIZE, PAGE_RESP_INVALID, PAGE_RESP_SUCCESS, PGFAULT_FLAGS_PASID_VALID, RESPONSE_CODES,
   type FaultRecord, type ResponseCode,
 } from './fault.js';
 
@@ -64,7 +65,7 @@ export class FaultGroup {
    * rejection.
    */
   respond(code: ResponseCode = 'success'): Promise<void> {
-    return this.#answer('respond', code, true)!;
+    return this.#answer('FaultGroup.respond', code, true)!;
   }
 
   /**
@@ -73,12 +74,12 @@ export class FaultGroup {
    * kernel (EINVAL) shows only in the queue's stats.refused.
    */
   answer(code: ResponseCode = 'success'): void {
-    this.#answer('answer', code, false);
+    this.#answer('FaultGroup.answer', code, false);
   }
 
   #answer(op: string, code: ResponseCode, promise: boolean): Promise<void> | undefined {
     const value = code === 'success' ? PAGE_RESP_SUCCESS : code === 'invalid' ? PAGE_RESP_INVALID : -1;
-    if (value < 0) throw new TypeError(`${op}: code must be 'success' or 'invalid', got ${String(code)}`);
+    if (value < 0) checkOneOf(op, 'code', code, RESPONSE_CODES);
     if (this.#answered) {
       throw new IommufdError(`${op}: fault group ${this.cookie} was already answered`, ErrorCodes.ALREADY_ANSWERED);
     }

@@ -7,7 +7,8 @@
 // the same pump from a blocking loop instead.
 import { AnswerBuffer, answerRest, Flights } from './answers.js';
 import { binding, CONTROL, type NativeEventPump } from '../core/binding.js';
-import { closedError, ErrorCodes, IommufdError, invalidArgType, responseError } from '../core/errors.js';
+import { checkOptions, invalidArgType, optionalSignal } from '../core/args.js';
+import { closedError, ErrorCodes, IommufdError, responseError } from '../core/errors.js';
 import { EventStream, startReading } from '../core/event_stream.js';
 import { FaultBatch } from './fault_batch.js';
 import { FaultGroup } from './fault_group.js';
@@ -19,10 +20,8 @@ export type FaultQueueOptions = QueueOptions;
 
 /** @internal Validates FaultQueueOptions before anything is allocated for the queue. */
 export function checkFaultQueueOptions(options: unknown): CheckedOptions {
-  const op = 'allocFaultQueue';
-  if (options === undefined) options = {};
-  if (typeof options !== 'object' || options === null) throw invalidArgType(op, 'options', 'an object', options);
-  return checkQueueOptions(op, options as FaultQueueOptions);
+  const call = 'Iommufd.allocFaultQueue';
+  return checkQueueOptions(call, checkOptions<FaultQueueOptions>(call, options, true));
 }
 
 export interface FaultQueueStats {
@@ -51,6 +50,11 @@ export interface CloseResult {
 export type BatchHandler = (batch: FaultBatch) => void;
 
 const ignore = () => {};
+
+/** The signal of groups()/batches() options, checked at the call (not at the first next()). */
+function iterationSignal(call: string, options: unknown): AbortSignal | undefined {
+  return optionalSignal(call, 'options.signal', checkOptions<{ signal?: unknown }>(call, options, true).signal);
+}
 
 // A queue dropped without close() is closed when it is garbage-collected, with a warning, as Node
 // does for a FileHandle, and as close() would: its groups are answered INVALID, its fault fd
@@ -155,7 +159,12 @@ export class FaultQueue implements AsyncIterable<FaultGroup> {
    * a 'data' listener does a socket), unless unref().
    */
   setBatchHandler(handler: BatchHandler | null): this {
-    if (handler !== null && typeof handler !== 'function') throw invalidArgType('setBatchHandler', 'handler', 'a function or null', handler);
+    if (handler === null) {
+      if (this.closed) return this; // removing a handler from a closed queue: nothing to do
+    } else {
+      if (typeof handler !== 'function') throw invalidArgType('FaultQueue.setBatchHandler', 'handler', 'a function or null', handler);
+      if (this.closed) throw closedError('FaultQueue.setBatchHandler', 'the fault queue');
+    }
     this.#handler = handler ?? undefined;
     this.#stream.inUse = this.#handler !== undefined; // as a 'data' listener keeps a socket
     return this;
@@ -171,7 +180,7 @@ export class FaultQueue implements AsyncIterable<FaultGroup> {
    * `onError` is given, which then gets the error while the loop goes on.
    */
   serve(handler: BatchHandler, options: ServeOptions = {}): ServeResult {
-    return serveHere(this.#serveTarget('serve'), handler, options);
+    return serveHere(this.#serveTarget('FaultQueue.serve'), handler, options);
   }
 
   /**
@@ -182,11 +191,11 @@ export class FaultQueue implements AsyncIterable<FaultGroup> {
    * meanwhile; FaultServer.stop() (or close()) gives the queue back.
    */
   async serveInWorker(handlerModule: string | URL, options: ServeInWorkerOptions = {}): Promise<FaultServer> {
-    return serveInWorker(this.#serveTarget('serveInWorker'), handlerModule, options);
+    return serveInWorker(this.#serveTarget('FaultQueue.serveInWorker'), handlerModule, options);
   }
 
   #serveTarget(op: string): ServeTarget {
-    if (this.closed) throw closedError('fault queue', op);
+    if (this.closed) throw closedError(op, 'the fault queue');
     if (this.#serving) throw new IommufdError(`${op}: the queue is being served already`, ErrorCodes.SERVING);
     return {
       fd: this.#fd,
@@ -275,16 +284,16 @@ export class FaultQueue implements AsyncIterable<FaultGroup> {
    * Iterates fault groups. Aborting `signal` ends this iteration with the signal's reason and
    * leaves the queue open; leaving a for-await loop early also leaves it open.
    */
-  groups({ signal }: { signal?: AbortSignal } = {}): AsyncIterableIterator<FaultGroup> {
-    return this.#stream.items(signal);
+  groups(options?: { signal?: AbortSignal }): AsyncIterableIterator<FaultGroup> {
+    return this.#stream.items(iterationSignal('FaultQueue.groups', options));
   }
 
   /**
    * Iterates batches: every group read so far, as one array (never empty), so a busy handler pays
    * one await per batch instead of one per group. Same abort and early-exit rules as groups().
    */
-  batches({ signal }: { signal?: AbortSignal } = {}): AsyncIterableIterator<FaultGroup[]> {
-    return this.#stream.batches(signal);
+  batches(options?: { signal?: AbortSignal }): AsyncIterableIterator<FaultGroup[]> {
+    return this.#stream.batches(iterationSignal('FaultQueue.batches', options));
   }
 
   [Symbol.asyncIterator](): AsyncIterableIterator<FaultGroup> {
@@ -293,7 +302,7 @@ export class FaultQueue implements AsyncIterable<FaultGroup> {
 
   /** @internal Called by FaultGroup.respond and answer. */
   _respond(cookie: number, generation: number, code: number, op: string, wantPromise: boolean): Promise<void> | undefined {
-    if (this.closed) throw closedError('fault queue', op);
+    if (this.closed) throw closedError(op, 'its fault queue');
     if (this.#pending.get(cookie) !== generation) {
       const error = new IommufdError(
         `${op}: fault group ${cookie} is stale: the kernel answered it INVALID (detach/replace) and reused its cookie`,

@@ -8,7 +8,10 @@ import { pathToFileURL } from 'node:url';
 import { type MessagePort, type ResourceLimits, Worker } from 'node:worker_threads';
 import { AnswerBuffer } from './answers.js';
 import { binding, CONTROL, type NativeEventPump } from '../core/binding.js';
-import { ErrorCodes, IommufdError, integerOption, invalidArgType } from '../core/errors.js';
+import {
+  checkFunction, checkNumber, checkOptions, describeValue, invalidArgType, invalidArgValue, optionalFunction, optionalInteger,
+} from '../core/args.js';
+import { ErrorCodes, IommufdError } from '../core/errors.js';
 import { FaultBatch } from './fault_batch.js';
 import workerPath from './serve_worker_path.cjs';
 
@@ -118,20 +121,13 @@ function runLoop(pump: NativeEventPump, answers: AnswerBuffer, batch: FaultBatch
   return reason;
 }
 
-function checkHandler(op: string, handler: unknown): asserts handler is ServeHandler {
-  if (typeof handler !== 'function') throw invalidArgType(op, 'handler', 'a function', handler);
-}
-
-function checkOnError(op: string, onError: unknown): ((e: unknown) => void) | undefined {
-  if (onError !== undefined && typeof onError !== 'function') throw invalidArgType(op, 'options.onError', 'a function', onError);
-  return onError as ((e: unknown) => void) | undefined;
-}
-
 /** @internal FaultQueue.serve(). */
-export function serveHere(t: ServeTarget, handler: ServeHandler, options: ServeOptions): ServeResult {
-  checkHandler('serve', handler);
-  const onError = checkOnError('serve', options.onError);
-  const idleMs = integerOption('serve', 'options.idleMs', options.idleMs, 1, 60_000) ?? 100;
+export function serveHere(t: ServeTarget, handler: ServeHandler, options: ServeOptions | undefined): ServeResult {
+  const call = 'FaultQueue.serve';
+  checkFunction(call, 'handler', handler);
+  const o = checkOptions<ServeOptions>(call, options, true);
+  const onError = optionalFunction<(e: unknown) => void>(call, 'options.onError', o.onError);
+  const idleMs = optionalInteger(call, 'options.idleMs', o.idleMs, 1, 60_000) ?? 100;
   const base = statsOf(t.answers.counters);
   const wake = binding.eventfd();
   const batch = loopBatch(t.answers, t.flush);
@@ -158,7 +154,9 @@ interface WorkerConfig {
   bufferRecords: number | undefined;
 }
 
-type FromWorker = { type: 'serving' } | { type: 'error'; error: unknown } | { type: 'stopped'; reason: 'stopped' | 'closed' };
+type FromWorker = { type: 'serving' } | { type: 'error'; error: unknown } | { type: 'stopped'; reason: 'stopped' | 'closed' }
+  // The worker could not start serving: the module did not load, or has no such function export.
+  | { type: 'import-failed'; message: string; code: unknown } | { type: 'bad-export'; exists: boolean; value: string };
 
 /**
  * A serve loop on a worker thread (FaultQueue.serveInWorker). `stats` are live. A handler's error
@@ -231,17 +229,35 @@ export class FaultServer extends EventEmitter {
   }
 }
 
+const LIMITS = ['maxYoungGenerationSizeMb', 'maxOldGenerationSizeMb', 'codeRangeSizeMb', 'stackSizeMb'] as const;
+
+/** Worker resource limits: an object of sizes in MB (Worker itself ignores what is not a number). */
+function checkResourceLimits(call: string, limits: unknown): ResourceLimits | undefined {
+  if (limits === undefined) return undefined;
+  const o = checkOptions<Record<string, unknown>>(call, limits, false, 'options.resourceLimits');
+  for (const key of LIMITS) if (o[key] !== undefined) checkNumber(call, `options.resourceLimits.${key}`, o[key], 0, 2 ** 32);
+  return o as ResourceLimits;
+}
+
 /** @internal FaultQueue.serveInWorker(). */
-export async function serveInWorker(t: ServeTarget, handlerModule: string | URL, options: ServeInWorkerOptions): Promise<FaultServer> {
-  const op = 'serveInWorker';
+export async function serveInWorker(t: ServeTarget, handlerModule: string | URL, options: ServeInWorkerOptions | undefined): Promise<FaultServer> {
+  const op = 'FaultQueue.serveInWorker';
   let module: string;
   if (handlerModule instanceof URL) module = handlerModule.href;
-  else if (typeof handlerModule === 'string') module = /^[a-z][a-z0-9+.-]*:/i.test(handlerModule) ? handlerModule : pathToFileURL(isAbsolute(handlerModule) ? handlerModule : resolve(handlerModule)).href;
+  else if (typeof handlerModule === 'string' && handlerModule !== '') module = /^[a-z][a-z0-9+.-]*:/i.test(handlerModule) ? handlerModule : pathToFileURL(isAbsolute(handlerModule) ? handlerModule : resolve(handlerModule)).href;
+  else if (typeof handlerModule === 'string') throw invalidArgValue(op, 'handlerModule', 'a path or a URL', handlerModule);
   else throw invalidArgType(op, 'handlerModule', 'a path or a URL', handlerModule);
-  const exportName = options.exportName ?? 'default';
+  const o = checkOptions<ServeInWorkerOptions>(op, options, true);
+  const exportName = o.exportName ?? 'default';
   if (typeof exportName !== 'string') throw invalidArgType(op, 'options.exportName', 'a string', exportName);
-  const idleMs = integerOption(op, 'options.idleMs', options.idleMs, 1, 60_000) ?? 100;
-  const stopTimeoutMs = integerOption(op, 'options.stopTimeoutMs', options.stopTimeoutMs, 0, 2 ** 31 - 1) ?? 5000;
+  const idleMs = optionalInteger(op, 'options.idleMs', o.idleMs, 1, 60_000) ?? 100;
+  const stopTimeoutMs = optionalInteger(op, 'options.stopTimeoutMs', o.stopTimeoutMs, 0, 2 ** 31 - 1) ?? 5000;
+  const resourceLimits = checkResourceLimits(op, o.resourceLimits);
+  try {
+    structuredClone(o.workerData);
+  } catch {
+    throw invalidArgType(op, 'options.workerData', 'a value the structured clone algorithm can copy', o.workerData);
+  }
   // The worker cannot see the queue's kept groups, so it could not tell one of their cookies
   // coming back for a newer group: answer them first.
   if (t.pending.size > 0) {
@@ -249,10 +265,10 @@ export async function serveInWorker(t: ServeTarget, handlerModule: string | URL,
   }
   const control = new SharedArrayBuffer(CONTROL.bytes);
   const wake = binding.eventfd();
-  const config: WorkerConfig = { fd: t.fd, wake, control, module, exportName, data: options.workerData, idleMs, bufferRecords: t.bufferRecords };
+  const config: WorkerConfig = { fd: t.fd, wake, control, module, exportName, data: o.workerData, idleMs, bufferRecords: t.bufferRecords };
   let worker: Worker;
   try {
-    worker = new Worker(workerPath, { workerData: config, resourceLimits: options.resourceLimits });
+    worker = new Worker(workerPath, { workerData: config, resourceLimits });
   } catch (e) {
     binding.close(wake);
     throw e;
@@ -262,7 +278,20 @@ export async function serveInWorker(t: ServeTarget, handlerModule: string | URL,
   // Serving once the worker says so; an import or export error ends it before that (and the
   // queue is given back when the worker has exited).
   const failed = await new Promise<Error | undefined>((done) => {
-    const onMessage = (m: FromWorker) => { if (m.type === 'serving') finish(); };
+    const onMessage = (m: FromWorker) => {
+      if (m.type === 'serving') finish();
+      else if (m.type === 'import-failed') {
+        finish(Object.assign(new Error(`${op}: handlerModule ${module} could not be imported: ${m.message}`), { code: m.code }));
+      } else if (m.type === 'bad-export') {
+        // The module's word, checked on the worker: typed here, where the caller sees it (a
+        // TypeError thrown there would lose its code on the way).
+        const error = m.exists
+          ? invalidArgType(op, 'options.exportName', `the name of a function export of ${module}`, exportName)
+          : invalidArgValue(op, 'options.exportName', `the name of a function export of ${module}`, exportName);
+        error.message += m.exists ? ` (that export is ${m.value})` : ' (the module has no such export)';
+        finish(error);
+      }
+    };
     const onError = (e: Error) => finish(e);
     const onExit = (code: number) => finish(new IommufdError(`${op}: the worker exited (code ${code}) before serving`, ErrorCodes.SERVING));
     const finish = (e?: Error) => {
@@ -282,8 +311,12 @@ export async function serveInWorker(t: ServeTarget, handlerModule: string | URL,
 }
 
 /** @internal The worker's side (serve_worker.mjs): serves until stopped, then says why. */
-export function serveWorkerMain(config: WorkerConfig, handler: unknown, port: MessagePort): void {
-  if (typeof handler !== 'function') throw new TypeError(`serveInWorker: ${config.module} has no function export '${config.exportName}'`);
+export function serveWorkerMain(config: WorkerConfig, module: Record<string, unknown>, port: MessagePort): void {
+  const handler = module[config.exportName];
+  if (typeof handler !== 'function') {
+    port.postMessage({ type: 'bad-export', exists: config.exportName in module, value: describeValue(handler) });
+    return;
+  }
   const pump = new binding.EventPump(config.fd, config.bufferRecords, true);
   try {
     const answers = new AnswerBuffer(pump, config.control);

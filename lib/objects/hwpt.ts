@@ -1,6 +1,7 @@
 // Hwpt: a hardware page table (IOMMU_HWPT_ALLOC), paging on an IOAS or nested on a parent HWPT.
 import { binding } from '../core/binding.js';
-import { closedError, IommufdError, invalidArgType } from '../core/errors.js';
+import { checkBytes, checkId, checkInstance, checkOptions, checkSameIommufd, iommufdFd, optionalInteger } from '../core/args.js';
+import { IommufdError } from '../core/errors.js';
 import { FaultQueue } from '../fault/fault_queue.js';
 import type { IommufdContext } from '../core/context.js';
 
@@ -25,14 +26,16 @@ export interface HwptAllocOptions {
   faultQueue?: FaultQueue;
   /** Driver data type for nested HWPTs (HWPT_DATA_*). */
   dataType?: number;
-  /** Driver data for nested HWPTs (for VT-d: struct iommu_hwpt_vtd_s1). */
-  data?: Uint8Array;
+  /** Driver data for nested HWPTs (for VT-d: struct iommu_hwpt_vtd_s1): an ArrayBuffer, a
+   *  SharedArrayBuffer or any view of one; the kernel copies it during the call. */
+  data?: ArrayBuffer | SharedArrayBuffer | ArrayBufferView;
 }
 
 export class Hwpt {
   readonly iommufd: IommufdContext;
   readonly id: number;
   readonly faultQueue: FaultQueue | undefined;
+  #destroyed = false;
 
   private constructor(iommufd: IommufdContext, id: number, faultQueue: FaultQueue | undefined) {
     this.iommufd = iommufd;
@@ -42,25 +45,20 @@ export class Hwpt {
 
   /** @internal Use Iommufd.allocHwpt(). */
   static alloc(iommufd: IommufdContext, o: HwptAllocOptions): Hwpt {
-    const op = 'allocHwpt';
-    if (typeof o !== 'object' || o === null) throw invalidArgType(op, 'options', 'an object', o);
+    const call = 'Iommufd.allocHwpt';
+    checkOptions(call, o, false);
+    const devId = checkId(call, 'options.deviceId', o.deviceId);
+    const ptId = checkId(call, 'options.parentId', o.parentId);
+    const flags = optionalInteger(call, 'options.flags', o.flags, 0, 2 ** 32 - 1) ?? 0;
     if (o.faultQueue !== undefined) {
       // A fault queue is the FaultQueue object: a bare id would make a HWPT whose faults nobody reads.
-      if (!(o.faultQueue instanceof FaultQueue)) throw invalidArgType(op, 'options.faultQueue', 'a FaultQueue', o.faultQueue);
-      if (o.faultQueue.closed) throw closedError('fault queue', op);
-      if (o.faultQueue.iommufd !== iommufd) {
-        throw invalidArgType(op, 'options.faultQueue', 'a FaultQueue of this Iommufd (its fault id means another object here)', o.faultQueue);
-      }
+      checkInstance(call, 'options.faultQueue', o.faultQueue, FaultQueue, 'a FaultQueue', (q) => q.closed);
+      checkSameIommufd(call, 'options.faultQueue', o.faultQueue, iommufd, 'a FaultQueue of this Iommufd (its fault id names another object here)');
     }
+    const dataType = optionalInteger(call, 'options.dataType', o.dataType, 0, 2 ** 32 - 1);
+    const data = o.data === undefined ? undefined : checkBytes(call, 'options.data', o.data);
     try {
-      const id = binding.hwptAlloc(iommufd.fd, {
-        devId: o.deviceId,
-        ptId: o.parentId,
-        flags: o.flags ?? 0,
-        faultId: o.faultQueue?.id,
-        dataType: o.dataType,
-        data: o.data,
-      });
+      const id = binding.hwptAlloc(iommufdFd(call, iommufd), { devId, ptId, flags, faultId: o.faultQueue?.id, dataType, data });
       return new Hwpt(iommufd, id, o.faultQueue);
     } catch (e) {
       const err = e as IommufdError;
@@ -72,10 +70,16 @@ export class Hwpt {
     }
   }
 
+  /** Whether destroy() destroyed it (closing the iommufd destroys it too). */
+  get destroyed(): boolean { return this.#destroyed; }
+
   /** IOMMU_DESTROY. EBUSY while a device is attached. A closed fault queue's fault object that
-   *  only this HWPT still held is destroyed with it. */
+   *  only this HWPT still held is destroyed with it. A no-op once destroyed, or once the iommufd is
+   *  closed (which destroyed it): the id may name a newer object by then. */
   destroy(): void {
+    if (this.#destroyed || this.iommufd.closed) return;
     this.iommufd.destroy(this.id);
+    this.#destroyed = true;
     this.faultQueue?._release();
   }
 }

@@ -1,5 +1,11 @@
 // Ioas: an I/O address space (IOMMU_IOAS_ALLOC) that user memory is mapped into.
+import { readFileSync } from 'node:fs';
+import { endianness } from 'node:os';
+import {
+  checkBytes, checkOptions, integerError, invalidArgValue, iommufdFd, optionalBoolean, optionalU64,
+} from '../core/args.js';
 import { binding } from '../core/binding.js';
+import { closedError } from '../core/errors.js';
 import type { IommufdContext } from '../core/context.js';
 
 export const IOAS_MAP_FIXED_IOVA = 1 << 0;
@@ -26,14 +32,37 @@ export interface IovaRange {
  * what it maps alive while mapped.
  */
 export function allocPages(length: number): ArrayBuffer {
+  const page = pageSize();
+  const max = 2 ** 32 - page;
+  if (!(typeof length === 'number' && Number.isInteger(length) && length >= page && length <= max && length % page === 0)) {
+    throw integerError('allocPages', 'length', length, page, max, `a multiple of the page size (${page}) from ${page} to ${max}`);
+  }
   return binding.allocPages(length);
+}
+
+let page = 0;
+/** The kernel's page size, from the auxiliary vector (AT_PAGESZ); 4096 if it cannot be read. */
+function pageSize(): number {
+  if (page === 0) {
+    page = 4096;
+    try {
+      const auxv = readFileSync('/proc/self/auxv');
+      const view = new DataView(auxv.buffer, auxv.byteOffset, auxv.byteLength);
+      const le = endianness() === 'LE';
+      for (let off = 0; off + 16 <= auxv.byteLength; off += 16) {
+        if (view.getBigUint64(off, le) === 6n) page = Number(view.getBigUint64(off + 8, le)); // AT_PAGESZ
+      }
+    } catch {}
+  }
+  return page;
 }
 
 export class Ioas {
   readonly iommufd: IommufdContext;
   readonly id: number;
   // Mapped memory must outlive its mapping: the kernel has its pages pinned.
-  #mapped = new Map<bigint, { memory: ArrayBuffer | ArrayBufferView; length: bigint }>();
+  #mapped = new Map<bigint, { memory: ArrayBuffer | ArrayBufferView | SharedArrayBuffer; length: bigint }>();
+  #destroyed = false;
 
   /** @internal Use Iommufd.allocIoas(). */
   constructor(iommufd: IommufdContext, id: number) {
@@ -41,19 +70,46 @@ export class Ioas {
     this.id = id;
   }
 
-  /** IOMMU_IOAS_MAP of a buffer's pages; returns the IOVA. The buffer should be page aligned. */
-  map(memory: ArrayBuffer | ArrayBufferView, { iova, readable = true, writable = true }: MapOptions = {}): bigint {
+  /** Whether destroy() destroyed it (closing the iommufd destroys it too). */
+  get destroyed(): boolean { return this.#destroyed; }
+
+  // The iommufd's fd, for a call on an IOAS that must still exist.
+  #fd(call: string): number {
+    if (this.#destroyed) throw closedError(call, `IOAS ${this.id} (destroyed)`);
+    return iommufdFd(call, this.iommufd);
+  }
+
+  /**
+   * IOMMU_IOAS_MAP of a buffer's pages; returns the IOVA. `memory`: an ArrayBuffer, a
+   * SharedArrayBuffer or any view of one (its bytes from byteOffset); it should be page aligned
+   * (allocPages()). The IOAS keeps it alive while it is mapped.
+   */
+  map(memory: ArrayBuffer | SharedArrayBuffer | ArrayBufferView, options?: MapOptions): bigint {
+    const call = 'Ioas.map';
+    const bytes = checkBytes(call, 'memory', memory);
+    const o = checkOptions<MapOptions>(call, options, true);
+    const iova = optionalU64(call, 'options.iova', o.iova);
+    const readable = optionalBoolean(call, 'options.readable', o.readable) ?? true;
+    const writable = optionalBoolean(call, 'options.writable', o.writable) ?? true;
     const flags = (readable ? IOAS_MAP_READABLE : 0) | (writable ? IOAS_MAP_WRITEABLE : 0);
-    const at = binding.ioasMap(this.iommufd.fd, this.id, memory, iova, flags);
-    this.#mapped.set(at, { memory, length: BigInt(memory.byteLength) });
+    const at = binding.ioasMap(this.#fd(call), this.id, bytes, iova, flags);
+    this.#mapped.set(at, { memory, length: BigInt(bytes.byteLength) });
     return at;
   }
 
-  /** IOMMU_IOAS_UNMAP; returns the number of bytes unmapped. Without arguments unmaps everything. */
+  /**
+   * IOMMU_IOAS_UNMAP; returns the number of bytes unmapped. Without arguments unmaps everything;
+   * with an iova alone, what map() mapped there.
+   */
   unmap(iova?: bigint, length?: bigint): bigint {
+    const call = 'Ioas.unmap';
+    optionalU64(call, 'iova', iova);
+    optionalU64(call, 'length', length);
     const all = iova === undefined;
+    if (all && length !== undefined) throw invalidArgValue(call, 'length', 'undefined when iova is (unmap() unmaps everything)', length);
+    const fd = this.#fd(call);
     // The kernel's "everything" is iova 0 with length U64_MAX.
-    const done = binding.ioasUnmap(this.iommufd.fd, this.id, iova ?? 0n, all ? 2n ** 64n - 1n : length ?? this.#mapped.get(iova)?.length ?? 0n);
+    const done = binding.ioasUnmap(fd, this.id, iova ?? 0n, all ? 2n ** 64n - 1n : length ?? this.#mapped.get(iova)?.length ?? 0n);
     if (all) this.#mapped.clear();
     else this.#mapped.delete(iova);
     return done;
@@ -61,11 +117,15 @@ export class Ioas {
 
   /** IOMMU_IOAS_IOVA_RANGES: where IOVAs may be placed, and their required alignment. */
   iovaRanges(): { ranges: IovaRange[]; alignment: bigint } {
-    return binding.ioasIovaRanges(this.iommufd.fd, this.id);
+    return binding.ioasIovaRanges(this.#fd('Ioas.iovaRanges'), this.id);
   }
 
+  /** IOMMU_DESTROY (EBUSY while a device or HWPT uses it). A no-op once destroyed, or once the
+   *  iommufd is closed (which destroyed it): the id may name a newer object by then. */
   destroy(): void {
+    if (this.#destroyed || this.iommufd.closed) return;
     this.iommufd.destroy(this.id);
+    this.#destroyed = true;
     this.#mapped.clear();
   }
 }

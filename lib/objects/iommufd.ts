@@ -1,6 +1,7 @@
 // Iommufd: an open /dev/iommu, the context every other object lives in.
 import { binding } from '../core/binding.js';
-import { closedError, invalidArgType } from '../core/errors.js';
+import { checkId, checkString } from '../core/args.js';
+import { closedError } from '../core/errors.js';
 import type { ClosableQueue, HwInfo, IommufdContext } from '../core/context.js';
 import { checkFaultQueueOptions, FaultQueue, type FaultQueueOptions } from '../fault/fault_queue.js';
 import { Hwpt, type HwptAllocOptions } from './hwpt.js';
@@ -27,20 +28,23 @@ export class Iommufd implements IommufdContext {
 
   /** Opens /dev/iommu (or `path`). */
   static open(path = '/dev/iommu'): Iommufd {
-    if (typeof path !== 'string') throw invalidArgType('Iommufd.open', 'path', 'a string', path);
-    return new Iommufd(binding.open(path));
+    return new Iommufd(binding.open(checkString('Iommufd.open', 'path', path)));
   }
 
   /** The file descriptor; throws once closed. */
   get fd(): number {
-    if (this.#fd < 0) throw closedError('iommufd', 'fd');
-    return this.#fd;
+    return this.#fdFor('Iommufd.fd');
   }
 
   get closed(): boolean { return this.#fd < 0; }
 
+  #fdFor(call: string): number {
+    if (this.#fd < 0) throw closedError(call, 'the iommufd');
+    return this.#fd;
+  }
+
   allocIoas(): Ioas {
-    return new Ioas(this, binding.ioasAlloc(this.fd));
+    return new Ioas(this, binding.ioasAlloc(this.#fdFor('Iommufd.allocIoas')));
   }
 
   allocHwpt(options: HwptAllocOptions): Hwpt {
@@ -53,7 +57,7 @@ export class Iommufd implements IommufdContext {
    */
   allocFaultQueue(options?: FaultQueueOptions): FaultQueue {
     const checked = checkFaultQueueOptions(options);
-    const { id, fd } = binding.faultQueueAlloc(this.fd);
+    const { id, fd } = binding.faultQueueAlloc(this.#fdFor('Iommufd.allocFaultQueue'));
     return this._adopt(() => new FaultQueue(this, id, fd, checked), id);
   }
 
@@ -90,12 +94,16 @@ export class Iommufd implements IommufdContext {
 
   /** IOMMU_DESTROY of any object id. */
   destroy(id: number): void {
-    binding.destroy(this.fd, id);
+    const call = 'Iommufd.destroy';
+    checkId(call, 'id', id);
+    binding.destroy(this.#fdFor(call), id);
   }
 
-  /** IOMMU_GET_HW_INFO for a device bound to this iommufd. */
-  getHwInfo(devId: number): HwInfo {
-    return binding.getHwInfo(this.fd, devId);
+  /** IOMMU_GET_HW_INFO for a device bound to this iommufd (its device id). */
+  getHwInfo(deviceId: number): HwInfo {
+    const call = 'Iommufd.getHwInfo';
+    checkId(call, 'deviceId', deviceId);
+    return binding.getHwInfo(this.#fdFor(call), deviceId);
   }
 
   /**

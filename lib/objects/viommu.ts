@@ -2,7 +2,8 @@
 // nesting parent HWPT) and the devices it presents with their virtual ids (IOMMU_VDEVICE_ALLOC).
 // A vIOMMU reports events for its vDEVICEs through its vEVENTQs (veventq.ts).
 import { binding } from '../core/binding.js';
-import { closedError, invalidArgType, IommufdError } from '../core/errors.js';
+import { checkBytes, checkId, checkInstance, checkOptions, checkSameIommufd, checkU32, checkU64, iommufdFd } from '../core/args.js';
+import { closedError, IommufdError } from '../core/errors.js';
 import { Hwpt } from './hwpt.js';
 import type { IommufdContext } from '../core/context.js';
 import { checkVeventQueueOptions, VeventQueue, type VeventQueueOptions } from '../vevent/veventq.js';
@@ -18,8 +19,9 @@ export interface ViommuAllocOptions {
   parent: Hwpt;
   /** VIOMMU_TYPE_*. */
   type: number;
-  /** Driver data (the type's struct), if it takes any. */
-  data?: Uint8Array;
+  /** Driver data (the type's struct), if it takes any: an ArrayBuffer, a SharedArrayBuffer or any
+   *  view of one; the kernel copies it during the call. */
+  data?: ArrayBuffer | SharedArrayBuffer | ArrayBufferView;
 }
 
 export interface VdeviceAllocOptions {
@@ -51,6 +53,12 @@ abstract class Destroyable {
 
   get destroyed(): boolean { return this.#destroyed; }
 
+  /** @internal The iommufd's fd, for a call on an object that must still exist. */
+  protected _fd(call: string): number {
+    if (this.#destroyed) throw closedError(call, `${this.constructor.name} ${this.id} (destroyed)`);
+    return iommufdFd(call, this.iommufd);
+  }
+
   /** IOMMU_DESTROY. EBUSY while something still refers to it. */
   destroy(): void {
     if (this.#destroyed || this.iommufd.closed) return;
@@ -75,11 +83,15 @@ export class Viommu extends Destroyable {
 
   /** @internal Use Iommufd.allocViommu(). */
   static alloc(iommufd: IommufdContext, o: ViommuAllocOptions): Viommu {
-    const op = 'allocViommu';
-    if (typeof o !== 'object' || o === null) throw invalidArgType(op, 'options', 'an object', o);
-    if (!(o.parent instanceof Hwpt) || o.parent.iommufd !== iommufd) throw invalidArgType(op, 'options.parent', 'a Hwpt of this Iommufd', o.parent);
+    const call = 'Iommufd.allocViommu';
+    checkOptions(call, o, false);
+    const devId = checkId(call, 'options.deviceId', o.deviceId);
+    const parent = checkInstance(call, 'options.parent', o.parent, Hwpt, 'a Hwpt', (h) => h.destroyed || h.iommufd.closed);
+    checkSameIommufd(call, 'options.parent', parent, iommufd, 'a Hwpt of this Iommufd (its id names another object here)');
+    const type = checkU32(call, 'options.type', o.type);
+    const data = o.data === undefined ? undefined : checkBytes(call, 'options.data', o.data);
     try {
-      return new Viommu(iommufd, binding.viommuAlloc(iommufd.fd, { devId: o.deviceId, hwptId: o.parent.id, type: o.type, data: o.data }), o.type, o.parent);
+      return new Viommu(iommufd, binding.viommuAlloc(iommufdFd(call, iommufd), { devId, hwptId: parent.id, type, data }), type, parent);
     } catch (e) {
       requires(e, 'a vIOMMU needs Linux 6.13+ (its event queues 6.15+)');
     }
@@ -87,12 +99,12 @@ export class Viommu extends Destroyable {
 
   /** IOMMU_VDEVICE_ALLOC: presents `deviceId` on this vIOMMU as `virtId`. */
   allocVdevice(o: VdeviceAllocOptions): Vdevice {
-    const op = 'allocVdevice';
-    if (this.destroyed) throw closedError('vIOMMU', op);
-    if (typeof o !== 'object' || o === null) throw invalidArgType(op, 'options', 'an object', o);
-    if (typeof o.virtId !== 'bigint') throw invalidArgType(op, 'options.virtId', 'a bigint', o.virtId);
+    const call = 'Viommu.allocVdevice';
+    checkOptions(call, o, false);
+    const deviceId = checkId(call, 'options.deviceId', o.deviceId);
+    const virtId = checkU64(call, 'options.virtId', o.virtId);
     try {
-      return new Vdevice(this, binding.vdeviceAlloc(this.iommufd.fd, this.id, o.deviceId, o.virtId), o.deviceId, o.virtId);
+      return new Vdevice(this, binding.vdeviceAlloc(this._fd(call), this.id, deviceId, virtId), deviceId, virtId);
     } catch (e) {
       requires(e, 'a vDEVICE needs Linux 6.13+');
     }
@@ -103,11 +115,11 @@ export class Viommu extends Destroyable {
    * options are checked first; if the queue cannot be set up, the vEVENTQ is destroyed again.
    */
   allocVeventQueue(options: VeventQueueOptions): VeventQueue {
-    if (this.destroyed) throw closedError('vIOMMU', 'allocVeventQueue');
     const checked = checkVeventQueueOptions(options);
     let ids: { id: number; fd: number };
+    const fd = this._fd('Viommu.allocVeventQueue');
     try {
-      ids = binding.veventqAlloc(this.iommufd.fd, this.id, checked.type, checked.depth);
+      ids = binding.veventqAlloc(fd, this.id, checked.type, checked.depth);
     } catch (e) {
       requires(e, 'a vEVENTQ needs Linux 6.15+');
     }

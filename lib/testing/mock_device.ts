@@ -1,7 +1,9 @@
 // The kernel's iommufd test device (CONFIG_IOMMUFD_TEST, IOMMU_TEST_CMD): a mock device that can be
 // attached to IOASes and HWPTs and made to raise I/O page faults and vEVENTs on demand.
+import { checkId, checkInstance, checkOptions, checkU32, iommufdFd, optionalInteger, optionalU64 } from '../core/args.js';
 import { binding } from '../core/binding.js';
-import type { Iommufd } from '../objects/iommufd.js';
+import { closedError } from '../core/errors.js';
+import { Iommufd } from '../objects/iommufd.js';
 
 /** The test device's vIOMMU type (IOMMU_VIOMMU_TYPE_SELFTEST) and vEVENTQ type. */
 export const VIOMMU_TYPE_SELFTEST: number = binding.viommuTypes.selftest;
@@ -12,6 +14,7 @@ export const IOMMU_TEST_IOTLB_DEFAULT = 0xbadbeef;
 
 /** struct iommu_hwpt_selftest {u32 iotlb}: driver data for a nested mock HWPT. */
 export function selftestHwptData(iotlb = IOMMU_TEST_IOTLB_DEFAULT): Uint8Array {
+  checkU32('selftestHwptData', 'iotlb', iotlb);
   const data = new Uint8Array(4);
   new DataView(data.buffer).setUint32(0, iotlb, true);
   return data;
@@ -33,6 +36,7 @@ export class MockDevice {
   readonly hwptId: number;
   /** The iommufd device id: what fault records carry as deviceId and HWPT_ALLOC takes as dev_id. */
   readonly deviceId: number;
+  #destroyed = false;
 
   private constructor(iommufd: Iommufd, ids: { stdevId: number; hwptId: number; idevId: number }) {
     this.iommufd = iommufd;
@@ -41,18 +45,39 @@ export class MockDevice {
     this.deviceId = ids.idevId;
   }
 
+  /** Binds a mock device to `iommufd` and attaches it to the IOAS or HWPT `ptId`. */
   static create(iommufd: Iommufd, ptId: number): MockDevice {
+    const call = 'MockDevice.create';
+    checkInstance(call, 'iommufd', iommufd, Iommufd, 'an Iommufd', (i) => i.closed);
+    checkId(call, 'ptId', ptId);
     return new MockDevice(iommufd, binding.selftest.mockDomain(iommufd.fd, ptId));
+  }
+
+  /** Whether destroy() destroyed it (closing the iommufd destroys it too). */
+  get destroyed(): boolean { return this.#destroyed; }
+
+  #fd(call: string): number {
+    if (this.#destroyed) throw closedError(call, `mock device ${this.stdevId} (destroyed)`);
+    return iommufdFd(call, this.iommufd);
   }
 
   /** IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE: attach to another IOAS or HWPT. */
   replace(ptId: number): void {
-    binding.selftest.mockDomainReplace(this.iommufd.fd, this.stdevId, ptId);
+    const call = 'MockDevice.replace';
+    checkId(call, 'ptId', ptId);
+    binding.selftest.mockDomainReplace(this.#fd(call), this.stdevId, ptId);
   }
 
   /** IOMMU_TEST_OP_TRIGGER_IOPF, `count` times with group ids counting up: single-record groups. */
-  triggerIopf({ pasid = 0, groupId = 0, perm = 1, addr = 0n }: TriggerIopf = {}, count = 1): void {
-    binding.selftest.triggerIopf(this.iommufd.fd, { devId: this.deviceId, pasid, grpid: groupId, perm, addr }, count);
+  triggerIopf(fault?: TriggerIopf, count = 1): void {
+    const call = 'MockDevice.triggerIopf';
+    const f = checkOptions<TriggerIopf>(call, fault, true, 'fault');
+    const pasid = optionalInteger(call, 'fault.pasid', f.pasid, 0, 2 ** 32 - 1) ?? 0;
+    const grpid = optionalInteger(call, 'fault.groupId', f.groupId, 0, 2 ** 32 - 1) ?? 0;
+    const perm = optionalInteger(call, 'fault.perm', f.perm, 0, 2 ** 32 - 1) ?? 1;
+    const addr = optionalU64(call, 'fault.addr', f.addr) ?? 0n;
+    checkU32(call, 'count', count);
+    binding.selftest.triggerIopf(this.#fd(call), { devId: this.deviceId, pasid, grpid, perm, addr }, count);
   }
 
   /**
@@ -62,10 +87,16 @@ export class MockDevice {
    * EOPNOTSUPP without a selftest vEVENTQ on the vIOMMU.
    */
   triggerVevent(count = 1): void {
-    binding.selftest.triggerVevent(this.iommufd.fd, this.deviceId, count);
+    const call = 'MockDevice.triggerVevent';
+    checkU32(call, 'count', count);
+    binding.selftest.triggerVevent(this.#fd(call), this.deviceId, count);
   }
 
+  /** Destroys the selftest device object (unbinding the device). A no-op once destroyed, or once
+   *  the iommufd is closed (which destroyed it). */
   destroy(): void {
+    if (this.#destroyed || this.iommufd.closed) return;
     this.iommufd.destroy(this.stdevId);
+    this.#destroyed = true;
   }
 }

@@ -3,7 +3,12 @@
 // page requests for the pages it finds missing, through the emulated intel-iommu to the kernel
 // and on to a FaultQueue, and retries when answered. Everything goes through the VFIO device's
 // region reads and writes: no mmap, no interrupts (completion is polled).
-import type { VfioDevice } from '../device/vfio_device.js';
+import {
+  checkBytes, checkInteger, checkOptions, checkU32, checkU64, invalidArgType, invalidArgValue, optionalBoolean, optionalInteger,
+  outOfRange,
+} from '../core/args.js';
+import { closedError } from '../core/errors.js';
+import { VfioDevice } from '../device/vfio_device.js';
 
 export const PRI_TESTDEV_VENDOR_ID = 0x1234;
 export const PRI_TESTDEV_DEVICE_ID = 0x11e9;
@@ -117,52 +122,86 @@ export class PriTestDevice {
   readonly device: VfioDevice;
 
   constructor(device: VfioDevice) {
+    const call = 'new PriTestDevice';
+    if (!(device instanceof VfioDevice)) throw invalidArgType(call, 'device', 'a VfioDevice', device);
+    if (device.closed) throw closedError(call, 'device (VfioDevice)');
     this.device = device;
     const id = device.readBar(BAR_REGS, REG_ID);
     if ((id & 0xffff) !== PRI_TESTDEV_DEVICE_ID) {
-      throw new Error(`PriTestDevice: ${device.pciAddress ?? 'device'} is not an iommufd-pri-testdev (ID register 0x${id.toString(16)})`);
+      const error = invalidArgValue(call, 'device', `an iommufd-pri-testdev (${PRI_TESTDEV_VENDOR_ID.toString(16)}:${PRI_TESTDEV_DEVICE_ID.toString(16)})`, device);
+      error.message += ` (${device.pciAddress ?? device.path}: ID register 0x${id.toString(16)})`;
+      throw error;
     }
     // vfio-pci turns bus mastering off whenever the device is opened or closed; DMA needs it.
     device.writeConfig(PCI_COMMAND, device.readConfig(PCI_COMMAND, 2) | PCI_COMMAND_MASTER, 2);
   }
 
   /** Device version (ID register bits 16-31). */
-  get version(): number { return this.device.readBar(BAR_REGS, REG_ID) >>> 16; }
+  get version(): number { return this.#dev('PriTestDevice.version').readBar(BAR_REGS, REG_ID) >>> 16; }
 
   /** How long the device waits for a response or a request credit before it fails the job. */
-  get timeoutMs(): number { return this.device.readBar(BAR_REGS, REG_TIMEOUT_MS); }
-  set timeoutMs(ms: number) { this.device.writeBar(BAR_REGS, REG_TIMEOUT_MS, ms); }
+  get timeoutMs(): number { return this.#dev('PriTestDevice.timeoutMs').readBar(BAR_REGS, REG_TIMEOUT_MS); }
+  set timeoutMs(ms: number) {
+    const call = 'PriTestDevice.timeoutMs';
+    checkU32(call, 'timeoutMs', ms);
+    this.#dev(call).writeBar(BAR_REGS, REG_TIMEOUT_MS, ms);
+  }
+
+  // The VFIO device, for a call that needs it open.
+  #dev(call: string): VfioDevice {
+    if (this.device.closed) throw closedError(call, 'its VFIO device');
+    return this.device;
+  }
 
   /** Starts `job` in `slot` (0-7): prepare() then go(). The slot must not be running. */
   start(slot: number, job: PriJob): void {
-    this.prepare(slot, job);
-    this.go(slot);
+    this.#prepare('PriTestDevice.start', slot, job);
+    this.#dev('PriTestDevice.start').writeBar(BAR_REGS, slotBase(slot, 'PriTestDevice.start') + S_GO, 1);
   }
 
-  /** Writes `job` into the slot's registers without starting it (the slot must not be running). */
+  /**
+   * Writes `job` into the slot's registers without starting it (the slot must not be running).
+   * The fields are checked against their registers' widths; whether the job fits the device
+   * memory and the PASID width is the device's word (ERROR 5, a bad job).
+   */
   prepare(slot: number, job: PriJob): void {
-    const base = slotBase(slot);
-    const dev = this.device;
-    dev.writeBar(BAR_REGS, base + S_IOVA, Number(job.iova & 0xffffffffn));
-    dev.writeBar(BAR_REGS, base + S_IOVA + 4, Number(job.iova >> 32n));
-    dev.writeBar(BAR_REGS, base + S_BUF_OFFSET, job.offset);
-    dev.writeBar(BAR_REGS, base + S_LEN, job.length);
-    dev.writeBar(BAR_REGS, base + S_FLAGS, (job.write ? FLAG_WRITE : 0) | (job.group ? FLAG_GROUP : 0));
-    dev.writeBar(BAR_REGS, base + S_PASID, job.pasid ?? 0);
+    this.#prepare('PriTestDevice.prepare', slot, job);
+  }
+
+  #prepare(call: string, slot: number, job: PriJob): void {
+    const base = slotBase(slot, call);
+    const o = checkOptions<PriJob>(call, job, false, 'job');
+    const iova = checkU64(call, 'job.iova', o.iova);
+    const offset = checkU32(call, 'job.offset', o.offset);
+    const length = checkU32(call, 'job.length', o.length);
+    const write = optionalBoolean(call, 'job.write', o.write);
+    const pasid = optionalInteger(call, 'job.pasid', o.pasid, 0, 2 ** 32 - 1) ?? 0;
+    const group = optionalBoolean(call, 'job.group', o.group);
+    const dev = this.#dev(call);
+    dev.writeBar(BAR_REGS, base + S_IOVA, Number(iova & 0xffffffffn));
+    dev.writeBar(BAR_REGS, base + S_IOVA + 4, Number(iova >> 32n));
+    dev.writeBar(BAR_REGS, base + S_BUF_OFFSET, offset);
+    dev.writeBar(BAR_REGS, base + S_LEN, length);
+    dev.writeBar(BAR_REGS, base + S_FLAGS, (write ? FLAG_WRITE : 0) | (group ? FLAG_GROUP : 0));
+    dev.writeBar(BAR_REGS, base + S_PASID, pasid);
   }
 
   /** Starts the job last prepared in `slot` (one register write). */
   go(slot: number): void {
-    this.device.writeBar(BAR_REGS, slotBase(slot) + S_GO, 1);
+    const call = 'PriTestDevice.go';
+    this.#dev(call).writeBar(BAR_REGS, slotBase(slot, call) + S_GO, 1);
   }
 
   status(slot: number): PriJobStatus {
-    return STATUS[this.device.readBar(BAR_REGS, slotBase(slot) + S_STATUS)] ?? 'error';
+    const call = 'PriTestDevice.status';
+    return STATUS[this.#dev(call).readBar(BAR_REGS, slotBase(slot, call) + S_STATUS)] ?? 'error';
   }
 
   result(slot: number): PriJobResult {
-    const base = slotBase(slot);
-    const r = (off: number) => this.device.readBar(BAR_REGS, base + off);
+    const call = 'PriTestDevice.result';
+    const base = slotBase(slot, call);
+    const dev = this.#dev(call);
+    const r = (off: number) => dev.readBar(BAR_REGS, base + off);
     return {
       status: STATUS[r(S_STATUS)] ?? 'error',
       error: r(S_ERROR),
@@ -179,7 +218,13 @@ export class PriTestDevice {
    * Resolves with the slot's result once it is done or failed. It polls on timers, so the event
    * loop (and the fault handler on it) keeps running. Rejects after `timeoutMs`.
    */
-  async wait(slot: number, { timeoutMs = 30_000, intervalMs = 1 }: { timeoutMs?: number; intervalMs?: number } = {}): Promise<PriJobResult> {
+  async wait(slot: number, options?: { timeoutMs?: number; intervalMs?: number }): Promise<PriJobResult> {
+    const call = 'PriTestDevice.wait';
+    slotBase(slot, call);
+    const o = checkOptions<{ timeoutMs?: number; intervalMs?: number }>(call, options, true);
+    const timeoutMs = optionalInteger(call, 'options.timeoutMs', o.timeoutMs, 0, 2 ** 31 - 1) ?? 30_000;
+    const intervalMs = optionalInteger(call, 'options.intervalMs', o.intervalMs, 0, 2 ** 31 - 1) ?? 1;
+    this.#dev(call);
     const end = Date.now() + timeoutMs;
     for (;;) {
       const s = this.status(slot);
@@ -191,16 +236,27 @@ export class PriTestDevice {
 
   /** Runs `job` in `slot` and waits for it. */
   async run(slot: number, job: PriJob, options?: { timeoutMs?: number; intervalMs?: number }): Promise<PriJobResult> {
-    this.start(slot, job);
+    const call = 'PriTestDevice.run';
+    // Checked before the job starts: a bad option must not leave a job running unwaited for.
+    const o = checkOptions<{ timeoutMs?: number; intervalMs?: number }>(call, options, true);
+    optionalInteger(call, 'options.timeoutMs', o.timeoutMs, 0, 2 ** 31 - 1);
+    optionalInteger(call, 'options.intervalMs', o.intervalMs, 0, 2 ** 31 - 1);
+    this.#prepare(call, slot, job);
+    this.#dev(call).writeBar(BAR_REGS, slotBase(slot, call) + S_GO, 1);
     return this.wait(slot, options);
   }
 
   /** Acknowledges finished slots (IRQ_STATUS bits, one per slot). */
-  get finished(): number { return this.device.readBar(BAR_REGS, REG_IRQ_STATUS); }
-  acknowledge(bits = 0xff): void { this.device.writeBar(BAR_REGS, REG_IRQ_STATUS, bits); }
+  get finished(): number { return this.#dev('PriTestDevice.finished').readBar(BAR_REGS, REG_IRQ_STATUS); }
+  acknowledge(bits = 0xff): void {
+    const call = 'PriTestDevice.acknowledge';
+    checkInteger(call, 'bits', bits, 0, 0xff);
+    this.#dev(call).writeBar(BAR_REGS, REG_IRQ_STATUS, bits);
+  }
 
   counters(): PriTestdevCounters {
-    const r = (off: number) => this.device.readBar(BAR_REGS, off);
+    const dev = this.#dev('PriTestDevice.counters');
+    const r = (off: number) => dev.readBar(BAR_REGS, off);
     return {
       pageRequests: r(REG_PR_SENT),
       responses: r(REG_PR_RESP),
@@ -212,26 +268,28 @@ export class PriTestDevice {
     };
   }
 
-  resetMaxOutstanding(): void { this.device.writeBar(BAR_REGS, REG_MAX_OUTSTANDING, 0); }
+  resetMaxOutstanding(): void { this.#dev('PriTestDevice.resetMaxOutstanding').writeBar(BAR_REGS, REG_MAX_OUTSTANDING, 0); }
 
+  /** `length` bytes of the device memory (BAR2) at `offset`. */
   readMemory(offset: number, length: number): Uint8Array {
-    checkRange(offset, length, 'readMemory');
-    return this.device.read(BAR_MEMORY, offset, length);
+    const call = 'PriTestDevice.readMemory';
+    checkInteger(call, 'offset', offset, 0, PRI_TESTDEV_MEMORY);
+    checkInteger(call, 'length', length, 0, PRI_TESTDEV_MEMORY - offset);
+    return this.#dev(call).read(BAR_MEMORY, offset, length);
   }
 
-  writeMemory(offset: number, bytes: Uint8Array): void {
-    checkRange(offset, bytes.length, 'writeMemory');
-    this.device.write(BAR_MEMORY, offset, bytes);
+  /** Writes `bytes` (an ArrayBuffer, a SharedArrayBuffer or any view of one) into the device memory at `offset`. */
+  writeMemory(offset: number, bytes: ArrayBuffer | SharedArrayBuffer | ArrayBufferView): void {
+    const call = 'PriTestDevice.writeMemory';
+    checkInteger(call, 'offset', offset, 0, PRI_TESTDEV_MEMORY);
+    const data = checkBytes(call, 'bytes', bytes);
+    if (data.byteLength > PRI_TESTDEV_MEMORY - offset) {
+      throw outOfRange(call, 'bytes.byteLength', `at most ${PRI_TESTDEV_MEMORY - offset} (the ${PRI_TESTDEV_MEMORY}-byte device memory from offset ${offset})`, data.byteLength);
+    }
+    this.#dev(call).write(BAR_MEMORY, offset, data);
   }
 }
 
-function slotBase(slot: number): number {
-  if (!Number.isInteger(slot) || slot < 0 || slot >= PRI_TESTDEV_SLOTS) throw new RangeError(`PriTestDevice: slot must be 0 to ${PRI_TESTDEV_SLOTS - 1}`);
-  return SLOT_BASE + slot * SLOT_SIZE;
-}
-
-function checkRange(offset: number, length: number, op: string): void {
-  if (!Number.isInteger(offset) || !Number.isInteger(length) || offset < 0 || length < 0 || offset + length > PRI_TESTDEV_MEMORY) {
-    throw new RangeError(`PriTestDevice.${op}: ${length} bytes at ${offset} do not fit the ${PRI_TESTDEV_MEMORY}-byte device memory`);
-  }
+function slotBase(slot: number, call: string): number {
+  return SLOT_BASE + checkInteger(call, 'slot', slot, 0, PRI_TESTDEV_SLOTS - 1) * SLOT_SIZE;
 }

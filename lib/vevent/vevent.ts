@@ -6,6 +6,7 @@
 // reports takes a sequence number, lost ones included, counting 0..INT_MAX and wrapping to 0. A
 // LOST_EVENTS header carries the number of the last lost event; once a newer event is queued the
 // kernel drops it, and the loss shows only as a gap in the numbers.
+import { checkDataView, checkSpan, checkU32 } from '../core/args.js';
 import { binding } from '../core/binding.js';
 
 const V = binding.vevent;
@@ -79,6 +80,12 @@ const bits = (v: bigint, hi: number, lo: number): bigint => (v >> BigInt(lo)) & 
 
 /** Decodes an SMMUv3 vEVENT's 32 data bytes at `offset`. */
 export function decodeArmSmmuv3Vevent(view: DataView, offset: number): ArmSmmuv3Vevent {
+  const call = 'decodeArmSmmuv3Vevent';
+  checkSpan(call, 'offset', offset, V.dataSize[VEVENTQ_TYPE_ARM_SMMUV3], checkDataView(call, 'view', view));
+  return smmuv3(view, offset);
+}
+
+function smmuv3(view: DataView, offset: number): ArmSmmuv3Vevent {
   const evt = [0, 1, 2, 3].map((i) => view.getBigUint64(offset + 8 * i, true)) as [bigint, bigint, bigint, bigint];
   const [e0, e1, e2, e3] = evt;
   const id = Number(bits(e0, 7, 0));
@@ -91,12 +98,16 @@ export function decodeArmSmmuv3Vevent(view: DataView, offset: number): ArmSmmuv3
 
 /**
  * The decoded fields of a vEVENT of `type` whose data starts at `offset`, or undefined for a type
- * this library does not know the layout of (the bytes are still delivered).
+ * this library does not know the layout of (the bytes are still delivered). `view` must hold the
+ * type's whole record from `offset` (ERR_OUT_OF_RANGE otherwise).
  */
 export function decodeVevent(type: number, view: DataView, offset: number): DecodedVevent | undefined {
+  const call = 'decodeVevent';
+  checkU32(call, 'type', type);
+  checkSpan(call, 'offset', offset, V.dataSize[type] ?? 0, checkDataView(call, 'view', view));
   switch (type) {
     case VEVENTQ_TYPE_SELFTEST: return { virtId: view.getUint32(offset, true) };
-    case VEVENTQ_TYPE_ARM_SMMUV3: return decodeArmSmmuv3Vevent(view, offset);
+    case VEVENTQ_TYPE_ARM_SMMUV3: return smmuv3(view, offset);
     case VEVENTQ_TYPE_TEGRA241_CMDQV:
       return { lvcmdqErrMap: view.getBigUint64(offset, true) | (view.getBigUint64(offset + 8, true) << 64n) };
     default: return undefined;

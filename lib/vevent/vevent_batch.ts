@@ -2,7 +2,8 @@
 // FaultBatch. One object per queue, reused for every batch; the loss accounting (LOST_EVENTS
 // headers and sequence gaps, across reads and the wrap) is done once per read, here, for both the
 // batch handler and the iterator.
-import { ErrorCodes, IommufdError, outOfRange } from '../core/errors.js';
+import { indexError, outOfRange } from '../core/args.js';
+import { ErrorCodes, IommufdError } from '../core/errors.js';
 import { decodeVevent, VEVENT_HEADER_SIZE, VEVENT_SEQUENCE_SPAN, VEVENTQ_FLAG_LOST_EVENTS, type DecodedVevent } from './vevent.js';
 
 const HEADER = VEVENT_HEADER_SIZE;
@@ -103,11 +104,12 @@ export class VeventBatch {
     if (!this.#live) throw new IommufdError(`VeventBatch.${op}: the batch is over (its handler returned)`, ErrorCodes.BATCH_ENDED);
   }
 
-  // Record i's offset, after one cheap test on the fast path.
+  // Record i's offset, after one inline test on the fast path (typeof first: `>>>` throws on a
+  // bigint); the error is built only when it fails.
   #index(op: string, i: number): number {
-    if (this.#live && i >>> 0 === i && i < this.#records) return this.#offsets[i];
+    if (this.#live && typeof i === 'number' && i >>> 0 === i && i < this.#records) return this.#offsets[i];
     this.#check(op);
-    throw outOfRange(`VeventBatch.${op}`, 'index', `an integer from 0 to ${this.#records - 1}`, i);
+    throw indexError(`VeventBatch.${op}`, 'index', i, this.#records);
   }
 
   /** Records in this read. */

@@ -3,7 +3,8 @@
 // batch handler (setBatchHandler) sees each, or else the async iterator gets them as Vevent
 // objects, with the events the kernel dropped reported where they were dropped.
 import { binding, CONTROL, type NativeEventPump } from '../core/binding.js';
-import { ErrorCodes, IommufdError, integerOption, invalidArgType } from '../core/errors.js';
+import { checkInteger, checkOneOf, checkOptions, invalidArgType, optionalInteger, optionalSignal, outOfRange } from '../core/args.js';
+import { closedError, ErrorCodes, IommufdError } from '../core/errors.js';
 import { EventStream, startReading } from '../core/event_stream.js';
 import { destroyObject, type IommufdContext } from '../core/context.js';
 import { checkQueueOptions, type CheckedOptions, type QueueOptions } from '../core/queue_options.js';
@@ -167,7 +168,12 @@ export class VeventQueue implements AsyncIterable<Vevent | VeventLoss> {
    * unless unref().
    */
   setBatchHandler(handler: VeventBatchHandler | null): this {
-    if (handler !== null && typeof handler !== 'function') throw invalidArgType('setBatchHandler', 'handler', 'a function or null', handler);
+    if (handler === null) {
+      if (this.closed) return this; // removing a handler from a closed queue: nothing to do
+    } else {
+      if (typeof handler !== 'function') throw invalidArgType('VeventQueue.setBatchHandler', 'handler', 'a function or null', handler);
+      if (this.closed) throw closedError('VeventQueue.setBatchHandler', 'the vEVENT queue');
+    }
     this.#handler = handler ?? undefined;
     this.#stream.inUse = this.#handler !== undefined;
     return this;
@@ -237,13 +243,13 @@ export class VeventQueue implements AsyncIterable<Vevent | VeventLoss> {
 
   /** Iterates events (and losses, see the overflow option). Aborting `signal` ends this iteration
    *  with its reason and leaves the queue open. */
-  events({ signal }: { signal?: AbortSignal } = {}): AsyncIterableIterator<Vevent | VeventLoss> {
-    return this.#stream.items(signal);
+  events(options?: { signal?: AbortSignal }): AsyncIterableIterator<Vevent | VeventLoss> {
+    return this.#stream.items(iterationSignal('VeventQueue.events', options));
   }
 
   /** Iterates every event waiting, as one array (never empty): one await per batch. */
-  batches({ signal }: { signal?: AbortSignal } = {}): AsyncIterableIterator<(Vevent | VeventLoss)[]> {
-    return this.#stream.batches(signal);
+  batches(options?: { signal?: AbortSignal }): AsyncIterableIterator<(Vevent | VeventLoss)[]> {
+    return this.#stream.batches(iterationSignal('VeventQueue.batches', options));
   }
 
   [Symbol.asyncIterator](): AsyncIterableIterator<Vevent | VeventLoss> {
@@ -286,20 +292,17 @@ export interface CheckedVeventQueueOptions extends CheckedOptions {
 
 /** @internal Validates VeventQueueOptions before anything is allocated. */
 export function checkVeventQueueOptions(options: unknown): CheckedVeventQueueOptions {
-  const op = 'allocVeventQueue';
-  if (typeof options !== 'object' || options === null) throw invalidArgType(op, 'options', 'an object with a type', options);
-  const o = options as VeventQueueOptions;
-  const type = integerOption(op, 'options.type', o.type, 1, 2 ** 32 - 1);
-  if (type === undefined) throw invalidArgType(op, 'options.type', 'a VEVENTQ_TYPE_* number', o.type);
-  let dataSize: number;
-  try {
-    dataSize = veventDataSize(type);
-  } catch (e) {
-    throw Object.assign(e as Error, { message: `${op}: ${(e as Error).message}` });
-  }
-  const depth = integerOption(op, 'options.depth', o.depth, 1, VEVENTQ_MAX_DEPTH) ?? 1024;
-  if (o.overflow !== undefined && o.overflow !== 'mark' && o.overflow !== 'throw') {
-    throw invalidArgType(op, 'options.overflow', "'mark' or 'throw'", o.overflow);
-  }
-  return { ...checkQueueOptions(op, o), type, dataSize, depth, overflow: o.overflow ?? 'mark' };
+  const call = 'Viommu.allocVeventQueue';
+  const o = checkOptions<VeventQueueOptions>(call, options, false);
+  const type = checkInteger(call, 'options.type', o.type, 1, 2 ** 32 - 1);
+  if (binding.vevent.dataSize[type] === undefined) throw outOfRange(call, 'options.type', 'a VEVENTQ_TYPE_* this library knows the record layout of', type);
+  const dataSize = veventDataSize(type);
+  const depth = optionalInteger(call, 'options.depth', o.depth, 1, VEVENTQ_MAX_DEPTH) ?? 1024;
+  const overflow = o.overflow === undefined ? 'mark' : checkOneOf(call, 'options.overflow', o.overflow, ['mark', 'throw'] as const);
+  return { ...checkQueueOptions(call, o), type, dataSize, depth, overflow };
+}
+
+/** The signal of events()/batches() options, checked at the call (not at the first next()). */
+function iterationSignal(call: string, options: unknown): AbortSignal | undefined {
+  return optionalSignal(call, 'options.signal', checkOptions<{ signal?: unknown }>(call, options, true).signal);
 }

@@ -16,6 +16,7 @@ function nextId(iommufd: Iommufd): number {
 }
 
 const typeError = (op: RegExp) => expect.objectContaining({ name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE', message: expect.stringMatching(op) });
+const valueError = (op: RegExp) => expect.objectContaining({ name: 'TypeError', code: 'ERR_INVALID_ARG_VALUE', message: expect.stringMatching(op) });
 const rangeError = (op: RegExp) => expect.objectContaining({ name: 'RangeError', code: 'ERR_OUT_OF_RANGE', message: expect.stringMatching(op) });
 
 describe('bad arguments', () => {
@@ -57,34 +58,33 @@ describe('bad arguments', () => {
     const { iommufd, ioas, dev } = setup(kinds[0]);
     const hwpt = (faultQueue: unknown) => () =>
       iommufd.allocHwpt({ deviceId: dev.deviceId, parentId: ioas.id, faultQueue: faultQueue as never });
-    for (const bad of [{}, 'x', 5, { id: 1 }]) expect(hwpt(bad)).toThrow(typeError(/allocHwpt: options\.faultQueue must be a FaultQueue/));
+    for (const bad of [{}, 'x', 5, { id: 1 }]) expect(hwpt(bad)).toThrow(typeError(/^Iommufd\.allocHwpt: options\.faultQueue must be a FaultQueue/));
     const other = Iommufd.open();
     open.push(other);
-    expect(hwpt(other.allocFaultQueue())).toThrow(typeError(/a FaultQueue of this Iommufd/));
+    expect(hwpt(other.allocFaultQueue())).toThrow(valueError(/^Iommufd\.allocHwpt: options\.faultQueue must be a FaultQueue of this Iommufd/));
     const closed = iommufd.allocFaultQueue();
     await closed.close();
-    expect(hwpt(closed)).toThrow(expect.objectContaining({ code: ErrorCodes.CLOSED, message: expect.stringMatching(/^allocHwpt/) }));
-    expect(() => iommufd.allocHwpt(null as never)).toThrow(typeError(/allocHwpt: options must be an object/));
+    expect(hwpt(closed)).toThrow(expect.objectContaining({ code: ErrorCodes.CLOSED, message: expect.stringMatching(/^Iommufd\.allocHwpt: options\.faultQueue/) }));
+    expect(() => iommufd.allocHwpt(null as never)).toThrow(typeError(/^Iommufd\.allocHwpt: options must be an object/));
   });
 
-  it('memory of every kind maps, or is a typed error naming the ioctl', () => {
+  it('memory of every kind maps, or is a kernel error naming the ioctl; what is no memory is a typed error naming the call', () => {
     const iommufd = Iommufd.open();
     open.push(iommufd);
     const ioas = iommufd.allocIoas();
     // A DataView over page-aligned memory maps like any other view of it.
     const pages = allocPages(8192);
     expect(ioas.map(new DataView(pages), { iova: 0x100000n })).toBe(0x100000n);
-    // A view of a SharedArrayBuffer is memory too; whether the kernel takes it is the kernel's word.
-    const shared = new Uint8Array(new SharedArrayBuffer(8192));
-    try {
-      ioas.map(shared, { iova: 0x200000n });
-    } catch (e) {
-      expect(e).toBeInstanceOf(IommufdError);
-      expect(e).toMatchObject({ syscall: 'IOMMU_IOAS_MAP' });
+    // A SharedArrayBuffer, or a view of one, is memory too; whether the kernel takes it is the kernel's word.
+    for (const [shared, iova] of [[new Uint8Array(new SharedArrayBuffer(8192)), 0x200000n], [new SharedArrayBuffer(8192), 0x300000n]] as const) {
+      try {
+        expect(ioas.map(shared, { iova })).toBe(iova);
+      } catch (e) {
+        expect(e).toBeInstanceOf(IommufdError);
+        expect(e).toMatchObject({ syscall: 'IOMMU_IOAS_MAP' });
+      }
     }
-    expect(() => ioas.map(new SharedArrayBuffer(4096) as never)).toThrow(
-      expect.objectContaining({ name: 'TypeError', message: expect.stringMatching(/^IOMMU_IOAS_MAP: memory must be/) }));
-    expect(() => ioas.map('x' as never)).toThrow(expect.objectContaining({ name: 'TypeError', message: expect.stringMatching(/IOMMU_IOAS_MAP: memory/) }));
+    for (const bad of ['x', 4096, [0], {}, null]) expect(() => ioas.map(bad as never)).toThrow(typeError(/^Ioas\.map: memory must be an ArrayBuffer/));
   });
 
   it('HWPT driver data over a SharedArrayBuffer or a DataView reaches the kernel', () => {

@@ -194,8 +194,15 @@ describe.each(kinds)('serveInWorker(), %s HWPT', (kind) => {
 
   it('a module without the handler, or one that fails to load: rejected, the queue stays usable', async () => {
     const { dev, queue } = setup(kind);
-    await expect(queue.serveInWorker(handlers, { exportName: 'notAFunction' })).rejects.toThrow(/no function export 'notAFunction'/);
-    await expect(queue.serveInWorker(new URL('./no-such-module.mjs', handlers))).rejects.toThrow(/Cannot find module/);
+    await expect(queue.serveInWorker(handlers, { exportName: 'notAFunction' })).rejects.toMatchObject({
+      name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE', message: expect.stringMatching(/^FaultQueue\.serveInWorker: options\.exportName must be the name of a function export of .*notAFunction.*that export is number 42/),
+    });
+    await expect(queue.serveInWorker(handlers, { exportName: 'nothing' })).rejects.toMatchObject({
+      name: 'TypeError', code: 'ERR_INVALID_ARG_VALUE', message: expect.stringMatching(/^FaultQueue\.serveInWorker: options\.exportName .*the module has no such export/),
+    });
+    await expect(queue.serveInWorker(new URL('./no-such-module.mjs', handlers))).rejects.toMatchObject({
+      code: 'ERR_MODULE_NOT_FOUND', message: expect.stringMatching(/^FaultQueue\.serveInWorker: handlerModule .* could not be imported: Cannot find module/),
+    });
     await expect(queue.serveInWorker(42 as never)).rejects.toMatchObject({ code: 'ERR_INVALID_ARG_TYPE' });
     dev.triggerIopf({ groupId: 3 });
     const [g] = await take(queue, 1);
