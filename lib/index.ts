@@ -5,9 +5,11 @@ export {
   allocPages, Ioas, IOAS_MAP_FIXED_IOVA, IOAS_MAP_READABLE, IOAS_MAP_WRITEABLE, type IovaRange, type MapOptions,
 } from './objects/ioas.js';
 export {
-  Hwpt, HWPT_ALLOC_DIRTY_TRACKING, HWPT_ALLOC_NEST_PARENT, HWPT_ALLOC_PASID, HWPT_DATA_NONE, HWPT_DATA_VTD_S1,
-  HWPT_FAULT_ID_VALID, type HwptAllocOptions,
+  Hwpt, HWPT_ALLOC_DIRTY_TRACKING, HWPT_ALLOC_NEST_PARENT, HWPT_ALLOC_PASID, HWPT_FAULT_ID_VALID, type HwptAllocOptions,
 } from './objects/hwpt.js';
+export {
+  HWPT_DATA_NONE, HWPT_DATA_VTD_S1, type Invalidation, type SelftestInvalidation, type VtdS1Invalidation, type VtdStage1,
+} from './objects/invalidate.js';
 export { Vdevice, Viommu, VIOMMU_TYPE_ARM_SMMUV3, VIOMMU_TYPE_TEGRA241_CMDQV, type VdeviceAllocOptions, type ViommuAllocOptions } from './objects/viommu.js';
 // fault/: fault queues, their records, groups, batches and serve loops.
 export {

@@ -73,8 +73,25 @@ static Napi::Value TriggerVevent(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// mockCheckIotlb(fd, hwptId, iotlbId, value) -> whether entry iotlbId of the mock nested domain
+// holds value (IOMMU_TEST_OP_MD_CHECK_IOTLB answers EINVAL when it does not).
+static Napi::Value MockCheckIotlb(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const char* op = "IOMMU_TEST_OP_MD_CHECK_IOTLB";
+  auto cmd = TestCmd(IOMMU_TEST_OP_MD_CHECK_IOTLB, ArgU32(info, 1, op, "hwptId"));
+  cmd.check_iotlb.id = ArgU32(info, 2, op, "iotlbId");
+  cmd.check_iotlb.iotlb = ArgU32(info, 3, op, "value");
+  int rc;
+  do rc = ::ioctl(ArgFd(info, 0, op), IOMMU_TEST_CMD, &cmd);
+  while (rc < 0 && errno == EINTR);
+  if (rc < 0 && errno != EINVAL) throw SystemError(env, errno, op);
+  return Napi::Boolean::New(env, rc == 0);
+}
+
 void InitSelftest(Napi::Env env, Napi::Object exports) {
   Napi::Object t = Napi::Object::New(env);
+  t.Set("mockCheckIotlb", Napi::Function::New(env, MockCheckIotlb, "mockCheckIotlb"));
+  t.Set("iotlbNum", Napi::Number::New(env, MOCK_NESTED_DOMAIN_IOTLB_NUM));
   t.Set("mockDomain", Napi::Function::New(env, MockDomain, "mockDomain"));
   t.Set("mockDomainReplace", Napi::Function::New(env, MockDomainReplace, "mockDomainReplace"));
   t.Set("triggerIopf", Napi::Function::New(env, TriggerIopf, "triggerIopf"));

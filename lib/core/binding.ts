@@ -59,7 +59,13 @@ export interface Binding {
   ioasIovaRanges(fd: number, ioasId: number): { ranges: { start: bigint; last: bigint }[]; alignment: bigint };
   ioasMap(fd: number, ioasId: number, memory: ArrayBuffer | ArrayBufferView, iova: bigint | undefined, flags: number): bigint;
   ioasUnmap(fd: number, ioasId: number, iova: bigint, length: bigint): bigint;
-  hwptAlloc(fd: number, options: { devId: number; ptId: number; flags?: number; faultId?: number; dataType?: number; data?: Uint8Array }): number;
+  hwptAlloc(fd: number, options: { devId: number; ptId: number; flags?: number; faultId?: number; dataType?: number; data?: Uint8Array;
+    vtdS1?: { pgtblAddr: bigint; addrWidth: number; sre: boolean; eafe: boolean; wpe: boolean } }): number;
+  /** IOMMU_HWPT_INVALIDATE of `entries` in one ioctl; a refusal throws with `done` (entries processed). */
+  hwptInvalidate(fd: number, hwptId: number, kind: 'vtd-s1' | 'selftest',
+    entries: readonly ({ addr: bigint; npages: bigint; leaf: boolean } | { iotlbId: number; all: boolean; flags: number })[]): number;
+  /** enum iommu_hwpt_data_type, and the mock driver's own type. */
+  hwptDataTypes: Readonly<{ none: number; vtdS1: number; selftest: number }>;
   faultQueueAlloc(fd: number): { id: number; fd: number };
   /** Reads fault records, or vEVENTs with `veventDataSize` data bytes each. `borrowed`: a serve
    *  loop's pump on a fd another thread owns (never closes it). */
@@ -99,6 +105,10 @@ export interface Binding {
     mockDomainReplace(fd: number, stdevId: number, ptId: number): void;
     triggerIopf(fd: number, fault: { devId: number; pasid?: number; grpid?: number; perm?: number; addr?: bigint }, count?: number): void;
     triggerVevent(fd: number, devId: number, count?: number): void;
+    /** Whether entry `iotlbId` of a mock nested HWPT's IOTLB holds `value`. */
+    mockCheckIotlb(fd: number, hwptId: number, iotlbId: number, value: number): boolean;
+    /** Entries in a mock nested HWPT's IOTLB (ids 0..iotlbNum-1). */
+    iotlbNum: number;
   };
 }
 

@@ -43,6 +43,8 @@ export const ErrorCodes = {
   NOT_BOUND: 'ERR_IOMMUFD_NOT_BOUND',
   /** Binding a PCI device to vfio-pci through sysfs failed. */
   PCI_BIND: 'ERR_IOMMUFD_PCI_BIND',
+  /** Hwpt.invalidate() on a HWPT that is not a nested one of a known stage-1 type. */
+  NOT_NESTED: 'ERR_IOMMUFD_NOT_NESTED',
 } as const;
 
 /** ERR_IOMMUFD_CLOSED: `call` ('Ioas.map') was made on (or with) `what`, which is closed. */

@@ -1,16 +1,32 @@
 // The kernel's iommufd test device (CONFIG_IOMMUFD_TEST, IOMMU_TEST_CMD): a mock device that can be
 // attached to IOASes and HWPTs and made to raise I/O page faults and vEVENTs on demand.
-import { checkId, checkInstance, checkOptions, checkU32, iommufdFd, optionalInteger, optionalU64 } from '../core/args.js';
+import { checkId, checkInstance, checkInteger, checkOptions, checkU32, iommufdFd, optionalInteger, optionalU64 } from '../core/args.js';
 import { binding } from '../core/binding.js';
 import { closedError } from '../core/errors.js';
+import { Hwpt } from '../objects/hwpt.js';
 import { Iommufd } from '../objects/iommufd.js';
 
 /** The test device's vIOMMU type (IOMMU_VIOMMU_TYPE_SELFTEST) and vEVENTQ type. */
 export const VIOMMU_TYPE_SELFTEST: number = binding.viommuTypes.selftest;
 
 /** HWPT_ALLOC data type of the mock driver's nested domains, and its default data. */
-export const HWPT_DATA_SELFTEST = 0xdead;
+export const HWPT_DATA_SELFTEST: number = binding.hwptDataTypes.selftest;
 export const IOMMU_TEST_IOTLB_DEFAULT = 0xbadbeef;
+/** Entries in a mock nested HWPT's IOTLB: ids 0 to MOCK_IOTLB_NUM - 1. */
+export const MOCK_IOTLB_NUM: number = binding.selftest.iotlbNum;
+
+/**
+ * IOMMU_TEST_OP_MD_CHECK_IOTLB: whether entry `iotlbId` of the mock nested HWPT's IOTLB holds
+ * `value`. Each entry holds the HWPT data's iotlb (selftestHwptData) from allocation until an
+ * invalidation (Hwpt.invalidate) names it, which sets it to 0.
+ */
+export function checkMockIotlb(hwpt: Hwpt, iotlbId: number, value: number): boolean {
+  const call = 'checkMockIotlb';
+  checkInstance(call, 'hwpt', hwpt, Hwpt, 'a Hwpt', (h) => h.destroyed || h.iommufd.closed);
+  checkInteger(call, 'iotlbId', iotlbId, 0, MOCK_IOTLB_NUM - 1);
+  checkU32(call, 'value', value);
+  return binding.selftest.mockCheckIotlb(iommufdFd(call, hwpt.iommufd), hwpt.id, iotlbId, value);
+}
 
 /** struct iommu_hwpt_selftest {u32 iotlb}: driver data for a nested mock HWPT. */
 export function selftestHwptData(iotlb = IOMMU_TEST_IOTLB_DEFAULT): Uint8Array {

@@ -26,6 +26,7 @@ enum : __u32 {
   IOMMU_TEST_OP_MOCK_DOMAIN = 2,           // 6.12 has it
   IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE = 10,  // 6.12 has it
   IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS = 12,    // 6.12 has it
+  IOMMU_TEST_OP_MD_CHECK_IOTLB = 14,       // 6.12 has it
   IOMMU_TEST_OP_TRIGGER_IOPF = 15,         // 6.12 has it
   IOMMU_TEST_OP_TRIGGER_VEVENT = 17,       // after 6.12 (16 is DEV_CHECK_CACHE)
 };
@@ -70,6 +71,10 @@ struct iommu_test_cmd {
       __u64 addr;
     } trigger_iopf;
     struct {
+      __u32 id;     // which of the mock nested domain's IOTLB entries
+      __u32 iotlb;  // the value it must hold (else EINVAL)
+    } check_iotlb;
+    struct {
       __u32 dev_id;
     } trigger_vevent;  // after 6.12
     __aligned_u64 __union_size[6];
@@ -93,6 +98,16 @@ constexpr __u32 IOMMU_TEST_IOTLB_DEFAULT = 0xbadbeef;
 struct iommu_hwpt_selftest {
   __u32 iotlb;
   __u32 pagetable_type;  // after 6.12; 0 = MOCK_IOMMUPT_DEFAULT
+};
+
+// The mock nested domain's IOTLB: MOCK_NESTED_DOMAIN_IOTLB_NUM entries (ids 0..3), each set to
+// the HWPT data's iotlb at alloc and to 0 by an invalidation that names it. 6.12 has it all.
+constexpr __u32 MOCK_NESTED_DOMAIN_IOTLB_NUM = 4;
+constexpr __u32 IOMMU_HWPT_INVALIDATE_DATA_SELFTEST = 0xdeadbeef;
+constexpr __u32 IOMMU_TEST_INVALIDATE_FLAG_ALL = 1 << 0;
+struct iommu_hwpt_invalidate_selftest {
+  __u32 flags;     // IOMMU_TEST_INVALIDATE_FLAG_ALL: every entry, iotlb_id ignored
+  __u32 iotlb_id;  // > MOCK_NESTED_DOMAIN_IOTLB_NUM - 1: EINVAL
 };
 
 // vIOMMU / vEVENTQ types served by the mock driver (needed for TRIGGER_VEVENT). After 6.12.
@@ -127,6 +142,8 @@ static_assert(offsetof(iommu_test_cmd, trigger_iopf.pasid) == 20);
 static_assert(offsetof(iommu_test_cmd, trigger_iopf.grpid) == 24);
 static_assert(offsetof(iommu_test_cmd, trigger_iopf.perm) == 28);
 static_assert(offsetof(iommu_test_cmd, trigger_iopf.addr) == 32);
+static_assert(offsetof(iommu_test_cmd, check_iotlb.id) == 16);
+static_assert(offsetof(iommu_test_cmd, check_iotlb.iotlb) == 20);
 static_assert(offsetof(iommu_test_cmd, trigger_vevent.dev_id) == 16);
 static_assert(offsetof(iommu_test_cmd, __union_size) == 16);
 static_assert(offsetof(iommu_test_cmd, last) == 64);
@@ -138,6 +155,10 @@ static_assert(offsetof(iommu_test_hw_info, test_reg) == 4);
 static_assert(sizeof(iommu_hwpt_selftest) == 8);
 static_assert(offsetof(iommu_hwpt_selftest, iotlb) == 0);
 static_assert(offsetof(iommu_hwpt_selftest, pagetable_type) == 4);
+
+static_assert(sizeof(iommu_hwpt_invalidate_selftest) == 8);
+static_assert(offsetof(iommu_hwpt_invalidate_selftest, flags) == 0);
+static_assert(offsetof(iommu_hwpt_invalidate_selftest, iotlb_id) == 4);
 
 static_assert(sizeof(iommu_viommu_event_selftest) == 4);
 static_assert(offsetof(iommu_viommu_event_selftest, virt_id) == 0);
