@@ -7,3 +7,4 @@ export {
 } from './testing/mock_device.js';
 export { VEVENTQ_TYPE_SELFTEST } from './vevent/vevent.js';
 export * from './testing/pri_testdev.js';
+export { type Stage1Entry, VtdStage1Table, type VtdStage1TableOptions } from './testing/stage1.js';
