@@ -9,7 +9,7 @@ import { type MessagePort, type ResourceLimits, Worker } from 'node:worker_threa
 import { AnswerBuffer } from './answers.js';
 import { binding, CONTROL, type NativeEventPump } from '../core/binding.js';
 import {
-  checkFunction, checkNumber, checkOptions, describeValue, invalidArgType, invalidArgValue, optionalFunction, optionalInteger,
+  checkFunction, checkNumber, checkOptions, checkString, describeValue, invalidArgType, invalidArgValue, optionalFunction, optionalInteger,
 } from '../core/args.js';
 import { ErrorCodes, IommufdError } from '../core/errors.js';
 import { FaultBatch } from './fault_batch.js';
@@ -248,8 +248,7 @@ export async function serveInWorker(t: ServeTarget, handlerModule: string | URL,
   else if (typeof handlerModule === 'string') throw invalidArgValue(op, 'handlerModule', 'a path or a URL', handlerModule);
   else throw invalidArgType(op, 'handlerModule', 'a path or a URL', handlerModule);
   const o = checkOptions<ServeInWorkerOptions>(op, options, true);
-  const exportName = o.exportName ?? 'default';
-  if (typeof exportName !== 'string') throw invalidArgType(op, 'options.exportName', 'a string', exportName);
+  const exportName = o.exportName === undefined ? 'default' : checkString(op, 'options.exportName', o.exportName);
   const idleMs = optionalInteger(op, 'options.idleMs', o.idleMs, 1, 60_000) ?? 100;
   const stopTimeoutMs = optionalInteger(op, 'options.stopTimeoutMs', o.stopTimeoutMs, 0, 2 ** 31 - 1) ?? 5000;
   const resourceLimits = checkResourceLimits(op, o.resourceLimits);

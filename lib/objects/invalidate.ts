@@ -2,7 +2,7 @@
 // cache invalidations its owner issues after changing the tables (IOMMU_HWPT_INVALIDATE), checked
 // here and encoded by the addon (native/hwpt.cc), whose uAPI mirror holds the layouts.
 import { binding } from '../core/binding.js';
-import { checkInteger, checkOptions, checkU32, checkU64, invalidArgType, optionalBoolean } from '../core/args.js';
+import { checkNumberOf, checkOneOf, checkOptions, checkU32, checkU64, invalidArgType, optionalBoolean } from '../core/args.js';
 import { ErrorCodes, IommufdError } from '../core/errors.js';
 
 /** enum iommu_hwpt_data_type (the mock driver's own type is in iommufd/testing). */
@@ -49,10 +49,9 @@ export type Invalidation = VtdS1Invalidation | SelftestInvalidation;
 /** @internal The checked stage-1 data for the addon. */
 export function checkStage1(call: string, value: unknown): { pgtblAddr: bigint; addrWidth: number; sre: boolean; eafe: boolean; wpe: boolean } {
   const s = checkOptions<VtdStage1>(call, value, false, 'options.stage1');
-  if (s.type !== 'vtd-s1') throw invalidArgType(call, 'options.stage1.type', "'vtd-s1'", s.type);
+  checkOneOf(call, 'options.stage1.type', s.type, ['vtd-s1']);
   const pgtblAddr = checkU64(call, 'options.stage1.pgtblAddr', s.pgtblAddr);
-  const addrWidth = s.addrWidth === undefined ? 48 : checkInteger(call, 'options.stage1.addrWidth', s.addrWidth, 48, 57);
-  if (addrWidth !== 48 && addrWidth !== 57) throw invalidArgType(call, 'options.stage1.addrWidth', '48 or 57', addrWidth);
+  const addrWidth = s.addrWidth === undefined ? 48 : checkNumberOf(call, 'options.stage1.addrWidth', s.addrWidth, [48, 57]);
   return {
     pgtblAddr, addrWidth,
     sre: optionalBoolean(call, 'options.stage1.sre', s.sre) ?? false,

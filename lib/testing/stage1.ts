@@ -3,7 +3,7 @@
 // this process maps into the IOAS, so the IOMMU reads them through stage 2. Hand its `root` to
 // Iommufd.allocHwpt({ stage1: { type: 'vtd-s1', pgtblAddr: root } }), then map and unmap pages and
 // invalidate the nested HWPT after each change, as a guest driver would.
-import { checkInstance, checkOptions, checkU64, invalidArgValue, optionalBoolean, outOfRange } from '../core/args.js';
+import { checkInstance, checkOptions, checkU64, optionalBoolean, optionalInteger, outOfRange } from '../core/args.js';
 import { closedError } from '../core/errors.js';
 import { allocPages, Ioas } from '../objects/ioas.js';
 
@@ -46,11 +46,8 @@ export class VtdStage1Table {
     checkInstance(call, 'ioas', ioas, Ioas, 'an Ioas', (i) => i.destroyed || i.iommufd.closed);
     const o = checkOptions<VtdStage1TableOptions>(call, options, false);
     const iova = checkU64(call, 'options.iova', o.iova);
-    if (iova % PAGE !== 0n) throw invalidArgValue(call, 'options.iova', 'a multiple of 4096', iova);
-    const pages = o.pages ?? 64;
-    if (typeof pages !== 'number' || !Number.isInteger(pages) || pages < 1 || pages > 65536) {
-      throw outOfRange(call, 'options.pages', 'an integer from 1 to 65536', pages);
-    }
+    if (iova % PAGE !== 0n) throw outOfRange(call, 'options.iova', 'a multiple of 4096', iova);
+    const pages = optionalInteger(call, 'options.pages', o.pages, 1, 65536) ?? 64;
     const memory = allocPages(pages * 4096);
     // Writable in stage 2: the IOMMU sets accessed and dirty bits in the tables as it walks.
     ioas.map(memory, { iova });
@@ -61,12 +58,12 @@ export class VtdStage1Table {
   }
 
   /** Maps the 4 KiB page at `iova` to `output` (both 4 KiB aligned), read-only unless writable. */
-  map(iova: bigint, output: bigint, { writable = true }: { writable?: boolean } = {}): void {
+  map(iova: bigint, output: bigint, options?: { writable?: boolean }): void {
     const call = 'VtdStage1Table.map';
     this.#check(call);
     const at = this.#page(call, 'iova', iova);
     const out = this.#page(call, 'output', output);
-    const rw = optionalBoolean(call, 'options.writable', writable) ?? true;
+    const rw = optionalBoolean(call, 'options.writable', checkOptions<{ writable?: boolean }>(call, options, true).writable) ?? true;
     const leaf = this.#leaf(at, true)!;
     // Accessed and dirty set up front: the IOMMU need not write them back (EAFE off).
     this.#set(leaf, (out & ADDR) | P | US | A | (rw ? RW | D : 0n));
@@ -107,7 +104,7 @@ export class VtdStage1Table {
 
   #page(call: string, name: string, value: unknown): bigint {
     const v = checkU64(call, name, value);
-    if (v % PAGE !== 0n || v >= 1n << 48n) throw invalidArgValue(call, name, 'a 4 KiB aligned address below 2^48', v);
+    if (v % PAGE !== 0n || v >= 1n << 48n) throw outOfRange(call, name, 'a 4 KiB aligned address below 2^48', v);
     return v;
   }
 

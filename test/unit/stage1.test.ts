@@ -73,10 +73,10 @@ describe('VtdStage1Table', () => {
 
   it('refuses unaligned or too-high addresses, and says when its table pages run out', () => {
     const ioas = new RecordingIoas(ctx, 1);
-    expect(() => new VtdStage1Table(ioas, { iova: 0x1001n })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }));
+    expect(() => new VtdStage1Table(ioas, { iova: 0x1001n })).toThrow(expect.objectContaining({ code: 'ERR_OUT_OF_RANGE' }));
     const t = new VtdStage1Table(ioas, { iova: 0n, pages: 4 });
-    expect(() => t.map(0x1234n, 0n)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE', message: expect.stringMatching(/^VtdStage1Table\.map: iova/) }));
-    expect(() => t.map(1n << 48n, 0n)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }));
+    expect(() => t.map(0x1234n, 0n)).toThrow(expect.objectContaining({ code: 'ERR_OUT_OF_RANGE', message: expect.stringMatching(/^VtdStage1Table\.map: iova/) }));
+    expect(() => t.map(1n << 48n, 0n)).toThrow(expect.objectContaining({ code: 'ERR_OUT_OF_RANGE' }));
     expect(() => t.map(0x1000 as unknown as bigint, 0n)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
     t.map(0n, 0n); // root + 3 tables: all 4 pages
     expect(() => t.map(1n << 39n, 0n)).toThrow(expect.objectContaining({ code: 'ERR_OUT_OF_RANGE', message: expect.stringMatching(/options\.pages/) }));
