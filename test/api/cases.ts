@@ -27,7 +27,7 @@ const VALUE = 'ERR_INVALID_ARG_VALUE';
 const RANGE = 'ERR_OUT_OF_RANGE';
 const CLOSED = 'ERR_IOMMUFD_CLOSED';
 
-interface Bad { label: string; value: (w: World, args: unknown[]) => unknown; code: Code; name?: string }
+interface Bad { label: string; value: (w: World, args: unknown[]) => unknown; code: Code; name?: string; args?: (w: World) => unknown[] }
 const bad = (label: string, value: unknown, code: Code, name?: string): Bad => ({ label, value: () => value, code, name });
 
 /** The bytes of a valid byte input, copied. */
@@ -150,6 +150,9 @@ function classes(p: Param, ty: Ty): { bad: Bad[]; accept: { label: string; value
     case 'object':
       out = wrongTypes(p, [['a string', 'x'], ['a number', 1], ['an array', []], ['a boolean', true]]);
       break;
+    case 'array':
+      out = wrongTypes(p, [['a string', 'x'], ['an object', {}], ['a number', 1]]);
+      break;
     case 'any':
       out = [];
       break;
@@ -159,10 +162,10 @@ function classes(p: Param, ty: Ty): { bad: Bad[]; accept: { label: string; value
 
 // The root parameter and the path below it of a parameter or field name ('options.faultQueue').
 function locate(s: CallSpec, name: string): { index: number; path: string[] } {
-  const root = name.split('.')[0];
-  const index = s.params.findIndex((p) => p.name === root);
+  const keys = name.replace(/\[(\d+)\]/g, '.$1').split('.');
+  const index = s.params.findIndex((p) => p.name === keys[0]);
   if (index < 0) throw new Error(`${s.call}: no parameter for ${name}`);
-  return { index, path: name.split('.').slice(1) };
+  return { index, path: keys.slice(1) };
 }
 
 /** The value at a parameter's place in `args`. */
@@ -178,7 +181,7 @@ function replace(args: unknown[], index: number, path: string[], value: unknown)
   while (out.length <= index) out.push(undefined);
   const set = (o: unknown, keys: string[]): unknown => {
     if (keys.length === 0) return value;
-    const copy = { ...((o ?? {}) as Record<string, unknown>) };
+    const copy = (Array.isArray(o) ? [...o] : { ...((o ?? {}) as object) }) as Record<string, unknown>;
     copy[keys[0]] = set(copy[keys[0]], keys.slice(1));
     return copy;
   };
@@ -186,9 +189,14 @@ function replace(args: unknown[], index: number, path: string[], value: unknown)
   return out;
 }
 
-/** Every parameter and option field, depth first. */
-function fieldsOf(params: Param[]): Param[] {
-  return params.flatMap((p) => [p, ...(p.ty.t === 'object' ? fieldsOf(p.ty.fields) : [])]);
+/** Every parameter, option field and array element, depth first; a field's cases vary its parent's base call unless it has its own. */
+function fieldsOf(params: Param[], base?: Param['base']): Param[] {
+  return params.flatMap((p) => {
+    const q = p.base || !base ? p : { ...p, base };
+    const inner = p.ty.t === 'object' ? fieldsOf(p.ty.fields, q.base)
+      : p.ty.t === 'array' ? fieldsOf([{ name: `${p.name}[0]`, ty: p.ty.of }], q.base) : [];
+    return [q, ...inner];
+  });
 }
 
 /** The cases of one call: each bad class of each parameter and field, the closed receiver, the valid call. */
@@ -203,7 +211,7 @@ export function casesOf(s: CallSpec): Case[] {
     for (const b of bads) {
       cases.push({
         spec: s, label: `${param.name}: ${b.label}`, receiver: 'open', expect: { code: b.code, name: b.name ?? param.name },
-        args: (w) => { const args = base(w); return replace(args, index, path, b.value(w, args)); },
+        args: b.args ?? ((w) => { const args = base(w); return replace(args, index, path, b.value(w, args)); }),
       });
     }
     for (const a of accept) {
@@ -304,17 +312,23 @@ export function expectNoFailures(call: string, failures: string[]): void {
 /** What a runner gives the walk: worlds (a new one for each valid call) and closed receivers. */
 export interface Harness {
   world(): World | Promise<World>;
-  /** Receivers of this kind in their closed states (closed, destroyed, of a closed iommufd, an ended batch). */
-  closed(kind: ReceiverKind, w: World): unknown[] | Promise<unknown[]>;
+  /** Receivers of this kind in their closed states (closed, destroyed, of a closed iommufd, an ended
+   *  batch), each with the case's arguments made from its own world before it was closed. */
+  closed(kind: ReceiverKind, args: (w: World) => unknown[]): Closed[] | Promise<Closed[]>;
   /** Releases a world. */
   done?(w: World): void | Promise<void>;
 }
+
+export interface Closed { receiver: unknown; args: unknown[] }
 
 export interface Walked { call: string; cases: number; runs: number; failures: string[] }
 
 /** Walks one call's cases: bad arguments on an open receiver, closed receivers, fresh worlds for the accepted and valid calls. */
 export async function walk(s: CallSpec, h: Harness, only?: (c: Case) => boolean): Promise<Walked> {
-  const cases = casesOf(s).filter((c) => only?.(c) ?? true);
+  // The open receiver's cases first, then the closed ones, then the fresh worlds: a runner with one
+  // device may have to close the open receiver's to make another.
+  const order = { open: 0, closed: 1, fresh: 2 };
+  const cases = casesOf(s).filter((c) => only?.(c) ?? true).sort((a, b) => order[a.receiver] - order[b.receiver]);
   const failures: string[] = [];
   let runs = 0;
   const shared = await h.world();
@@ -323,11 +337,12 @@ export async function walk(s: CallSpec, h: Harness, only?: (c: Case) => boolean)
       const fresh = c.receiver === 'fresh' ? await h.world() : undefined;
       const w = fresh ?? shared;
       try {
-        const receivers = c.receiver === 'closed' ? await h.closed(s.receiver!, w) : [s.receiver ? w[s.receiver] : undefined];
+        const receivers: { receiver: unknown; args?: unknown[] }[] = c.receiver === 'closed'
+          ? await h.closed(s.receiver!, c.args) : [{ receiver: s.receiver ? w[s.receiver] : undefined }];
         if (receivers.length === 0) failures.push(`${c.label}: the runner has no closed ${s.receiver}`);
-        for (const [k, receiver] of receivers.entries()) {
+        for (const [k, { receiver, args }] of receivers.entries()) {
           if (fresh) s.before?.(w);
-          const o = await outcomeOf(s, receiver, c.args(w));
+          const o = await outcomeOf(s, receiver, args ?? c.args(w));
           runs++;
           const f = judge(c, o);
           if (f) failures.push(`${c.label}${receivers.length > 1 ? ` (closed receiver ${k + 1})` : ''}: ${f}`);

@@ -9,11 +9,11 @@ import type {
   FaultBatch, FaultGroup, FaultQueue, FaultServer, Hwpt, Ioas, Iommufd, Vdevice, Vevent, VeventBatch, VeventQueue, VfioDevice, Viommu,
 } from '../../lib/index.js';
 import {
-  allocPages, FAULT_RECORD_SIZE, HWPT_ALLOC_NEST_PARENT, MAX_BUFFER_RECORDS, VEVENTQ_MAX_DEPTH, VEVENTQ_TYPE_ARM_SMMUV3,
+  allocPages, bindVfioPci, FAULT_RECORD_SIZE, HWPT_ALLOC_NEST_PARENT, MAX_BUFFER_RECORDS, VEVENTQ_MAX_DEPTH, VEVENTQ_TYPE_ARM_SMMUV3,
 } from '../../lib/index.js';
-import type { MockDevice, PriTestDevice } from '../../lib/testing.js';
+import type { MockDevice, PriTestDevice, VtdStage1Table } from '../../lib/testing.js';
 import {
-  HWPT_DATA_SELFTEST, PRI_TESTDEV_MEMORY, PRI_TESTDEV_SLOTS, selftestHwptData, VEVENTQ_TYPE_SELFTEST, VIOMMU_TYPE_SELFTEST,
+  HWPT_DATA_SELFTEST, IOMMU_TEST_IOTLB_DEFAULT, MOCK_IOTLB_NUM, PRI_TESTDEV_MEMORY, PRI_TESTDEV_SLOTS, selftestHwptData, VEVENTQ_TYPE_SELFTEST, VIOMMU_TYPE_SELFTEST,
 } from '../../lib/testing.js';
 
 /** What a runner has made for the calls it walks (each runner fills what its machine can make). */
@@ -28,6 +28,10 @@ export interface World {
   faultHwpt: Hwpt;
   /** A HWPT_ALLOC_NEST_PARENT HWPT for the mock device. */
   parent: Hwpt;
+  /** A nested HWPT of the mock driver's type on `parent` (what Hwpt.invalidate takes entries for). */
+  nestedHwpt: Hwpt;
+  /** A VT-d stage-1 table in `ioas`. */
+  stage1: VtdStage1Table;
   viommu: Viommu;
   vdevice: Vdevice;
   veventQueue: VeventQueue;
@@ -49,7 +53,7 @@ export interface World {
   closedArg: Record<string, unknown>;
 }
 
-export type ReceiverKind = 'iommufd' | 'ioas' | 'faultHwpt' | 'dev' | 'queue' | 'faultBatch' | 'faultGroup' | 'server' | 'viommu' | 'vdevice'
+export type ReceiverKind = 'iommufd' | 'ioas' | 'faultHwpt' | 'nestedHwpt' | 'stage1' | 'dev' | 'queue' | 'faultBatch' | 'faultGroup' | 'server' | 'viommu' | 'vdevice'
   | 'veventQueue' | 'veventBatch' | 'vevent' | 'vfio' | 'vfioUnbound' | 'pri';
 
 /** Where a call is walked: the host (pure code, or a fake device), or a guest of the rig. */
@@ -87,7 +91,9 @@ export type Ty =
   /** What a VFIO device attaches to: an Ioas, a Hwpt, or an object id. */
   | { t: 'target' }
   /** An options object (or a record such as decodeHwInfo's), with its fields. */
-  | { t: 'object'; fields: Param[] };
+  | { t: 'object'; fields: Param[] }
+  /** An array; its element is walked as `name[0]`. */
+  | { t: 'array'; of: Ty };
 
 export type Code = 'ERR_INVALID_ARG_TYPE' | 'ERR_INVALID_ARG_VALUE' | 'ERR_OUT_OF_RANGE' | 'ERR_IOMMUFD_CLOSED' | 'ERR_IOMMUFD_BATCH_ENDED';
 
@@ -99,8 +105,9 @@ export interface Param {
   optional?: boolean;
   /** null is fine. */
   nullable?: boolean;
-  /** Bad values beyond the type's classes (a rule of this parameter's own). */
-  extra?: { label: string; value: (w: World, args: unknown[]) => unknown; code: Code }[];
+  /** Bad values beyond the type's classes (a rule of this parameter's own); `args`: the whole call
+   *  (a combination of options), `name`: what the message names if not this parameter. */
+  extra?: { label: string; value: (w: World, args: unknown[]) => unknown; code: Code; args?: (w: World) => unknown[]; name?: string }[];
   /** The valid call this parameter's cases vary (default: the call's own valid call). */
   base?: (w: World) => unknown[];
   /** Bytes of every kind (a DataView, a SharedArrayBuffer...) are accepted: 'ok' the call then
@@ -174,7 +181,7 @@ const getters = (cls: ReceiverKind, runner: Runner, names: string[], closed: 'th
   names.map((name) => ({ call: `${className[cls]}.${name}`, kind: 'getter', receiver: cls, runner, params: [], valid: () => [], closed, ...more }));
 
 const className: Record<ReceiverKind, string> = {
-  iommufd: 'Iommufd', ioas: 'Ioas', faultHwpt: 'Hwpt', dev: 'MockDevice', queue: 'FaultQueue', faultBatch: 'FaultBatch', faultGroup: 'FaultGroup',
+  iommufd: 'Iommufd', ioas: 'Ioas', faultHwpt: 'Hwpt', nestedHwpt: 'Hwpt', stage1: 'VtdStage1Table', dev: 'MockDevice', queue: 'FaultQueue', faultBatch: 'FaultBatch', faultGroup: 'FaultGroup',
   server: 'FaultServer', viommu: 'Viommu', vdevice: 'Vdevice', veventQueue: 'VeventQueue', veventBatch: 'VeventBatch', vevent: 'Vevent',
   vfio: 'VfioDevice', vfioUnbound: 'VfioDevice', pri: 'PriTestDevice',
 };
@@ -195,6 +202,9 @@ const eventAccessors = ['sequence', 'flags', 'isLostHeader', 'lost', 'dataOffset
 }));
 
 const target: Ty = { t: 'target' };
+/** A VT-d stage-1 page address: a bigint, 4 KiB aligned, below 2^48. */
+const page = (name: string) => p(name, u64, { extra: [
+  { label: 'not 4 KiB aligned', value: () => 0x1001n, code: 'ERR_OUT_OF_RANGE' }, { label: '2^48', value: () => 1n << 48n, code: 'ERR_OUT_OF_RANGE' }] });
 const offset = int(0, Number.MAX_SAFE_INTEGER);
 const EDU_LIVENESS = 0x04;
 const PCI_COMMAND = 0x04;
@@ -215,7 +225,18 @@ export const spec: CallSpec[] = [
   { call: 'Iommufd.allocHwpt', kind: 'method', receiver: 'iommufd', runner: 'mock', closed: 'throws',
     params: [p('options', obj(
       p('options.deviceId', id), p('options.parentId', id), opt('options.flags', u32),
-      opt('options.faultQueue', instance('FaultQueue', true, true)), opt('options.dataType', u32),
+      opt('options.faultQueue', instance('FaultQueue', true, true)),
+      // A VT-d stage 1 (the rig's VT-d has no nesting: its cases are all refused before the kernel).
+      opt('options.stage1', obj(
+        p('options.stage1.type', { t: 'enum', values: ['vtd-s1'] }), p('options.stage1.pgtblAddr', u64),
+        opt('options.stage1.addrWidth', { t: 'numberOf', values: [48, 57] }),
+        opt('options.stage1.sre', bool), opt('options.stage1.eafe', bool), opt('options.stage1.wpe', bool),
+      ), {
+        base: (w) => [{ deviceId: w.dev.deviceId, parentId: w.parent.id, stage1: { type: 'vtd-s1', pgtblAddr: 0n } }],
+        extra: [{ label: 'with options.dataType (it sets it)', value: () => 0, code: 'ERR_INVALID_ARG_VALUE',
+          args: (w) => [{ deviceId: w.dev.deviceId, parentId: w.parent.id, stage1: { type: 'vtd-s1', pgtblAddr: 0n }, dataType: HWPT_DATA_SELFTEST }] }],
+      }),
+      opt('options.dataType', u32),
       // The nested call the driver data belongs to: the mock's own data type, on the nest parent.
       opt('options.data', bytes, { accept: 'ok', base: (w) => [{ deviceId: w.dev.deviceId, parentId: w.parent.id, dataType: HWPT_DATA_SELFTEST, data: selftestHwptData() }] }),
     ))],
@@ -224,7 +245,9 @@ export const spec: CallSpec[] = [
     params: [opt('options', obj(...queueFields))], valid: () => [{}], after: (q) => (q as FaultQueue).close() },
   { call: 'Iommufd.allocViommu', kind: 'method', receiver: 'iommufd', runner: 'mock', needs: 'viommu', closed: 'throws',
     params: [p('options', obj(
-      p('options.deviceId', id), p('options.parent', instance('Hwpt', true, true)), p('options.type', u32), opt('options.data', bytes),
+      p('options.deviceId', id), p('options.parent', instance('Hwpt', true, true)), p('options.type', u32),
+      // Bytes of every kind reach the kernel, which says whether this type takes data.
+      opt('options.data', bytes, { base: (w) => [{ deviceId: w.dev.deviceId, parent: w.parent, type: VIOMMU_TYPE_SELFTEST, data: new Uint8Array(8) }] }),
     ))],
     valid: (w) => [{ deviceId: w.dev.deviceId, parent: w.parent, type: VIOMMU_TYPE_SELFTEST }] },
   { call: 'Iommufd.destroy', kind: 'method', receiver: 'iommufd', runner: 'mock', params: [p('id', id)], valid: (w) => [w.spareIoas.id], closed: 'throws' },
@@ -247,6 +270,13 @@ export const spec: CallSpec[] = [
   { call: 'Hwpt.destroy', kind: 'method', receiver: 'faultHwpt', runner: 'mock', params: [], closed: 'ok',
     before: (w) => w.dev.replace(w.ioas.id), valid: () => [] },
   ...getters('faultHwpt', 'mock', ['destroyed'], 'ok'),
+  { call: 'Hwpt.invalidate', kind: 'method', receiver: 'nestedHwpt', runner: 'mock', closed: 'throws',
+    // The mock's entry shape; a VT-d stage-1 HWPT's ({addr, npages, leaf}) needs a nesting VT-d, which the rig lacks.
+    params: [p('entries', { t: 'array', of: obj(opt('entries[0].iotlbId', u32), opt('entries[0].all', bool), opt('entries[0].flags', u32)) })],
+    valid: () => [[{ iotlbId: 0 }, { all: true }]] },
+  { call: 'checkMockIotlb', kind: 'function', runner: 'mock', closed: 'none',
+    params: [p('hwpt', instance('Hwpt', true, false)), p('iotlbId', int(0, MOCK_IOTLB_NUM - 1)), p('value', u32)],
+    valid: (w) => [w.nestedHwpt, 0, IOMMU_TEST_IOTLB_DEFAULT] },
   { call: 'Hwpt.alloc', kind: 'static', runner: 'mock', params: [], closed: 'none', internal: '@internal: Iommufd.allocHwpt is the call' },
 
   // ---- fault/: queues, groups, batches, serve loops --------------------------------------------
@@ -360,7 +390,7 @@ export const spec: CallSpec[] = [
     params: [p('iommufd', instance('Iommufd', true, false))], valid: (w) => [w.iommufd] },
   { call: 'VfioDevice.attach', kind: 'method', receiver: 'vfio', runner: 'vtd', closed: 'throws', params: [p('target', target)], valid: (w) => [w.ioas] },
   { call: 'VfioDevice.replace', kind: 'method', receiver: 'vfio', runner: 'vtd', closed: 'throws', params: [p('target', target)], valid: (w) => [w.ioas] },
-  { call: 'VfioDevice.detach', kind: 'method', receiver: 'vfio', runner: 'vtd', closed: 'throws', params: [], valid: () => [] },
+  { call: 'VfioDevice.detach', kind: 'method', receiver: 'vfio', runner: 'vtd', closed: 'throws', params: [], before: (w) => w.vfio.attach(w.ioas), valid: () => [] },
   // edu has no PASID capability: the kernel's refusal is the valid call's outcome.
   { call: 'VfioDevice.attachPasid', kind: 'method', receiver: 'vfio', runner: 'vtd', closed: 'throws', outcome: 'kernel',
     params: [p('pasid', int(1, 0xfffff)), p('target', target)], valid: (w) => [5, w.ioas] },
@@ -405,7 +435,8 @@ export const spec: CallSpec[] = [
   { call: 'pciIommuFeatures', kind: 'function', runner: 'vtd', closed: 'none', params: [p('address', { t: 'pciAddress' })], valid: (w) => [w.pci] },
   { call: 'bindVfioPci', kind: 'function', runner: 'vtd', closed: 'none', params: [p('address', { t: 'pciAddress' })], valid: (w) => [w.pci] },
   // The vtd runner closes its device first (vfio-pci's unbind waits for every open fd) and binds it again after.
-  { call: 'unbindVfioPci', kind: 'function', runner: 'vtd', closed: 'none', params: [p('address', { t: 'pciAddress' })], valid: (w) => [w.pci] },
+  { call: 'unbindVfioPci', kind: 'function', runner: 'vtd', closed: 'none', params: [p('address', { t: 'pciAddress' })], valid: (w) => [w.pci],
+    after: (_driver, w) => bindVfioPci(w.pci) },
 
   // ---- core/ -------------------------------------------------------------------------------------
   { call: 'new IommufdError', kind: 'constructor', runner: 'host', params: [], closed: 'none',
@@ -429,12 +460,27 @@ export const spec: CallSpec[] = [
   { call: 'MockDevice.replace', kind: 'method', receiver: 'dev', runner: 'mock', closed: 'throws', params: [p('ptId', id)], valid: (w) => [w.ioas.id] },
   { call: 'MockDevice.triggerIopf', kind: 'method', receiver: 'dev', runner: 'mock', closed: 'throws',
     params: [opt('fault', obj(opt('fault.pasid', u32), opt('fault.groupId', u32), opt('fault.perm', u32), opt('fault.addr', u64))), opt('count', u32)],
+    before: (w) => void w.queue, // the device on a fault-capable HWPT whose queue reads (and close() answers) the fault
     valid: () => [{ groupId: 3 }, 1] },
   // Without a selftest vEVENTQ on the device's vIOMMU the kernel refuses it (EOPNOTSUPP).
   { call: 'MockDevice.triggerVevent', kind: 'method', receiver: 'dev', runner: 'mock', closed: 'throws', params: [opt('count', u32)],
     valid: () => [1], outcome: 'kernel' },
   { call: 'MockDevice.destroy', kind: 'method', receiver: 'dev', runner: 'mock', closed: 'ok', params: [], before: (w) => w.dev.replace(w.ioas.id), valid: () => [] },
   ...getters('dev', 'mock', ['destroyed'], 'ok'),
+
+  // VtdStage1Table: its tables live in an IOAS (any: no device needed to map them).
+  { call: 'new VtdStage1Table', kind: 'constructor', runner: 'mock', closed: 'none',
+    params: [p('ioas', instance('Ioas', true, false)), p('options', obj(
+      p('options.iova', u64, { extra: [{ label: 'not 4 KiB aligned', value: () => 0x1001n, code: 'ERR_OUT_OF_RANGE' }] }),
+      opt('options.pages', int(1, 65536))))],
+    valid: (w) => [w.ioas, { iova: 0x1000_0000n, pages: 4 }], after: (t) => (t as VtdStage1Table).destroy() },
+  ...['unmap', 'lookup'].map((name): CallSpec => ({
+    call: `VtdStage1Table.${name}`, kind: 'method', receiver: 'stage1', runner: 'mock', closed: 'throws', params: [page('iova')], valid: () => [0x2000_0000n],
+  })),
+  { call: 'VtdStage1Table.map', kind: 'method', receiver: 'stage1', runner: 'mock', closed: 'throws',
+    params: [page('iova'), page('output'), opt('options', obj(opt('options.writable', bool)))], valid: () => [0x2000_0000n, 0x3000_0000n, { writable: false }] },
+  ...getters('stage1', 'mock', ['tablePages'], 'ok'),
+  { call: 'VtdStage1Table.destroy', kind: 'method', receiver: 'stage1', runner: 'mock', closed: 'ok', params: [], valid: () => [] },
 
   // PriTestDevice: walked on the host over a VfioDevice-shaped fake (the checks come before any
   // device access; no device behaviour is claimed), and in the iopf guest when it runs.

@@ -64,15 +64,14 @@ const host: Harness = {
     pri: (w) => new PriTestDevice(w.vfio),
     closedArg: () => ({ VfioDevice: Object.assign(fakeDevice(), { closed: true }) }),
   }),
-  closed(kind: ReceiverKind, w: World) {
-    if (kind === 'faultBatch') return [Object.assign(faultBatch(), {})].map((b) => { b._end(); return b; });
-    if (kind === 'veventBatch') return [veventBatch()].map((b) => { b._end(); return b; });
-    if (kind === 'pri') {
-      const pri = new PriTestDevice(fakeDevice());
-      (pri.device as VfioDevice & { closed: boolean }).closed = true;
-      return [pri];
-    }
-    throw new Error(`no closed ${kind} on the host (${w})`);
+  closed(kind: ReceiverKind, args: (w: World) => unknown[]) {
+    const w = host.world() as World;
+    const made = args(w);
+    const receiver = w[kind as 'faultBatch' | 'veventBatch' | 'pri'];
+    if (kind === 'faultBatch' || kind === 'veventBatch') w[kind]._end();
+    else if (kind === 'pri') (w.pri.device as VfioDevice & { closed: boolean }).closed = true;
+    else throw new Error(`no closed ${kind} on the host`);
+    return [{ receiver, args: made }];
   },
 };
 
