@@ -7,6 +7,9 @@
  * present, or lacks the permission, makes the device send a page request (PRI) to the IOMMU and
  * park the job until the page group response arrives. SUCCESS retries the page (once: a page
  * still missing after a SUCCESS ends the job), INVALID or FAILURE ends the job with an error.
+ * A translation request the IOMMU fails outright (-EFAULT from pci_ats_request_translation: an
+ * Unsupported Request or Completer Abort completion, e.g. a second-stage fault of a nested walk
+ * with the project's x-nesting intel-iommu) ends the job at once, without a page request.
  * Every wait is bounded by TIMEOUT_MS, so a lost response fails a test instead of hanging it.
  *
  * Registers (BAR0, 4 KiB, 32-bit accesses; 64-bit registers also take 64-bit accesses):
@@ -33,10 +36,11 @@
  *     +0x1c STATUS  0 idle, 1 running, 2 waiting for a response, 3 done, 4 error
  *     +0x20 ERROR   0, or: 1 response INVALID, 2 response FAILURE, 3 page still missing after
  *                   SUCCESS, 4 timeout, 5 bad job, 6 DMA error, 7 PRI/ATS/PASID off or reset,
+ *                   8 the IOMMU failed the ATS translation request (no page request sent),
  *                   0x100 | -errno: the IOMMU refused the request (pci_pri_request_page)
  *     +0x24 PR_SENT  +0x28 PR_RESP  +0x2c DONE (bytes copied)
- *     +0x30 FAULT_ADDR (64, last page requested)  +0x38 RESP_CODE (last: 0 success,
- *                   1 invalid, 2 failure)  +0x3c PRGI (last used)
+ *     +0x30 FAULT_ADDR (64, last page requested; with ERROR 8 the page that failed)
+ *     +0x38 RESP_CODE (last: 0 success, 1 invalid, 2 failure)  +0x3c PRGI (last used)
  * BAR2: 256 KiB of device memory.
  */
 #include "qemu/osdep.h"
@@ -68,7 +72,8 @@ OBJECT_DECLARE_SIMPLE_TYPE(PriTestState, IOMMUFD_PRI_TESTDEV)
 #define PTD_PRI_OFF 0x110
 
 enum { ST_IDLE, ST_RUNNING, ST_WAITING, ST_DONE, ST_ERROR };
-enum { E_NONE, E_INVALID, E_FAILURE, E_STILL_MISSING, E_TIMEOUT, E_BAD_JOB, E_DMA, E_OFF };
+enum { E_NONE, E_INVALID, E_FAILURE, E_STILL_MISSING, E_TIMEOUT, E_BAD_JOB, E_DMA, E_OFF,
+       E_XLATE };
 
 typedef struct PtdSlot {
     uint64_t iova;
@@ -125,9 +130,13 @@ static void ptd_finish(PriTestState *s, int n, uint32_t status, uint32_t error)
     ptd_update_irq(s);
 }
 
-/* Translates one page through ATS; true if the access is allowed, with the host address. */
-static bool ptd_translate(PriTestState *s, PtdSlot *j, uint64_t page, bool write,
-                          hwaddr *out)
+/*
+ * Translates one page through ATS: 1 if the access is allowed (the host address in *out), 0 if
+ * the page is missing or lacks the permission (a page request may fix it), -1 if the IOMMU
+ * failed the translation request itself (no page request can fix it).
+ */
+static int ptd_translate(PriTestState *s, PtdSlot *j, uint64_t page, bool write,
+                         hwaddr *out)
 {
     PCIDevice *pdev = PCI_DEVICE(s);
     IOMMUTLBEntry e;
@@ -136,11 +145,14 @@ static bool ptd_translate(PriTestState *s, PtdSlot *j, uint64_t page, bool write
                                             !write, &e, 1, &errs);
     IOMMUAccessFlags need = write ? IOMMU_RW : IOMMU_RO;
 
+    if (n == -EFAULT) {
+        return -1;
+    }
     if (n != 1 || errs || (e.perm & need) != need) {
-        return false;
+        return 0;
     }
     *out = (e.translated_addr & ~e.addr_mask) | (page & e.addr_mask);
-    return true;
+    return 1;
 }
 
 /* Sends the page request group for the miss at j's current position; false: try later. */
@@ -159,7 +171,7 @@ static bool ptd_request(PriTestState *s, int n, uint64_t first_page, int *err)
     if (j->flags & 2) {
         for (page = first_page + PTD_PAGE; page < end && count < PTD_GROUP_MAX &&
              count < alloc; page += PTD_PAGE) {
-            if (!ptd_translate(s, j, page, write, &unused)) {
+            if (ptd_translate(s, j, page, write, &unused) == 0) {
                 pages[count++] = page;
             }
         }
@@ -243,9 +255,14 @@ static int64_t ptd_step(PriTestState *s, int n, int64_t now)
         uint64_t addr = j->iova + j->done, page = addr & ~(PTD_PAGE - 1);
         uint32_t chunk = MIN(j->len - j->done, PTD_PAGE - (addr - page));
         hwaddr pa;
-        int err = 0;
+        int err = 0, t = ptd_translate(s, j, page, write, &pa);
 
-        if (ptd_translate(s, j, page, write, &pa)) {
+        if (t < 0) {
+            j->fault_addr = page;
+            ptd_finish(s, n, ST_ERROR, E_XLATE);
+            return 0;
+        }
+        if (t > 0) {
             MemTxResult r = dma_memory_rw(&address_space_memory, pa + (addr - page),
                                           s->mem + j->buf_offset + j->done, chunk,
                                           write ? DMA_DIRECTION_FROM_DEVICE
