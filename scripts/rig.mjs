@@ -23,9 +23,12 @@ Boots the rig guest (QEMU q35 + intel-iommu + edu) and runs one command in it.
                              (default: newest)
   --intel-iommu on|off       the guest's intel_iommu= (default on). On 6.12 the kernel's iommufd
                              test device only binds with it off.
-  --qemu system|iopf|PATH    system: the host's qemu-system-x86_64 (default). iopf: QEMU 10.2 built by
+  --qemu system|iopf|nested|PATH
+                             system: the host's qemu-system-x86_64 (default). iopf: QEMU 10.2 built by
                              scripts/build-qemu.sh (cached) with the project's page-request patch and
-                             its PRI test device (iommufd-pri-testdev, 1234:11e9) added; PATH: such a binary
+                             its PRI test device (iommufd-pri-testdev, 1234:11e9) added; nested: the
+                             same with the intel-iommu's x-nesting=on (nested translation, ecap NEST);
+                             PATH: such a binary
   --accel auto|kvm|tcg       auto uses KVM only if a probe boot shows it works here (default auto)
   --timeout SECONDS          hard limit for the whole boot (default 900); exit status 124 when hit
   --mem MIB                  guest memory (default 3072)
@@ -134,14 +137,14 @@ function kernelRelease(image) {
 // --qemu iopf: build (or find in the cache) the project's QEMU; PATH: use that binary as one.
 function qemuBinary(which) {
   if (which === 'system') return 'qemu-system-x86_64';
-  if (which !== 'iopf') {
+  if (which !== 'iopf' && which !== 'nested') {
     if (!existsSync(which)) fail(`no QEMU binary at ${which}`);
     return resolve(which);
   }
   return runBuild('build-qemu.sh', [], 'building the iopf QEMU');
 }
 
-function qemuArgs({ image, accel, jobDir, shares, intelIommu, iopf = false }) {
+function qemuArgs({ image, accel, jobDir, shares, intelIommu, iopf = false, nesting = false }) {
   const init = join(here, 'guest', 'init');
   const append = [
     'console=ttyS0', 'root=rigroot', 'rootfstype=9p', 'ro',
@@ -158,7 +161,8 @@ function qemuArgs({ image, accel, jobDir, shares, intelIommu, iopf = false }) {
     // The IOMMU must come before the devices it translates.
     // iopf: page requests (svm, the project's patch) need PASID and a device TLB; the PRI test
     // device sits on the root bus (an integrated endpoint: ATS needs no root port's ATSR match).
-    '-device', `intel-iommu,intremap=on,x-scalable-mode=on,device-iotlb=on${iopf ? ',x-pasid-mode=on,svm=on' : ''}`,
+    // nested: x-nesting (scripts/qemu/patches/0002-intel-iommu-nesting.patch, docs/qemu-nesting-facts.md).
+    '-device', `intel-iommu,intremap=on,x-scalable-mode=on,device-iotlb=on${iopf ? ',x-pasid-mode=on,svm=on' : ''}${nesting ? ',x-nesting=on' : ''}`,
     '-device', 'edu',
     ...(iopf ? ['-device', 'iommufd-pri-testdev'] : []),
     '-kernel', image, '-append', append,
@@ -268,6 +272,7 @@ async function chooseAccel(image) {
 
 mkdirSync(cacheDir, { recursive: true });
 const iopf = opt.qemu !== 'system';
+const nesting = opt.qemu === 'nested';
 const qemuBin = qemuBinary(opt.qemu);
 const image = kernelImage(opt.kernel);
 const accel = await chooseAccel(image);
@@ -303,7 +308,7 @@ writeJob(jobDir, { cwd, shares, env, argv: command });
 
 say(`booting ${image} (${accel.toUpperCase()}, intel_iommu=${opt['intel-iommu']}${iopf ? `, ${qemuBin}` : ''}); serial log: ${join(jobDir, 'serial.log')}`);
 const started = Date.now();
-const { status, timedOut, vtdFaults } = await boot(qemuArgs({ image, accel, jobDir, shares, intelIommu: opt['intel-iommu'], iopf }), jobDir, timeoutMs);
+const { status, timedOut, vtdFaults } = await boot(qemuArgs({ image, accel, jobDir, shares, intelIommu: opt['intel-iommu'], iopf, nesting }), jobDir, timeoutMs);
 const secs = ((Date.now() - started) / 1000).toFixed(1);
 const exitCode = timedOut ? 124 : status ?? 125;
 // The count of QEMU's VT-d fault lines kept out of the terminal: a progress line, and with -q
