@@ -213,7 +213,8 @@ const job = (name: string) => p(name, obj(
   p(`${name}.iova`, u64), p(`${name}.offset`, u32), p(`${name}.length`, u32), opt(`${name}.write`, bool), opt(`${name}.pasid`, u32),
   opt(`${name}.group`, bool)));
 const waitOptions = opt('options', obj(opt('options.timeoutMs', int(0, 2 ** 31 - 1)), opt('options.intervalMs', int(0, 2 ** 31 - 1))));
-const JOB = { iova: 0x1000n, offset: 0, length: 64 };
+/** A job the iopf runner's device can finish: 64 bytes from a page mapped at this IOVA. */
+export const JOB = { iova: 0x10_0000n, offset: 0, length: 64 };
 
 export const spec: CallSpec[] = [
   // ---- objects/: the iommufd and what it makes -------------------------------------------------
@@ -483,7 +484,8 @@ export const spec: CallSpec[] = [
   { call: 'VtdStage1Table.destroy', kind: 'method', receiver: 'stage1', runner: 'mock', closed: 'ok', params: [], valid: () => [] },
 
   // PriTestDevice: walked on the host over a VfioDevice-shaped fake (the checks come before any
-  // device access; no device behaviour is claimed), and in the iopf guest when it runs.
+  // device access; no device behaviour is claimed), and in the iopf guest against the device, its
+  // jobs reading a page mapped at JOB.iova.
   { call: 'new PriTestDevice', kind: 'constructor', runner: 'pri', closed: 'none', params: [p('device', instance('VfioDevice', true, false))], valid: (w) => [w.vfio] },
   ...getters('pri', 'pri', ['version', 'finished', 'timeoutMs'], 'throws'),
   { call: 'PriTestDevice.timeoutMs', kind: 'setter', receiver: 'pri', runner: 'pri', closed: 'throws', params: [p('timeoutMs', u32)], valid: () => [100] },
@@ -495,9 +497,9 @@ export const spec: CallSpec[] = [
     call: `PriTestDevice.${name}`, kind: 'method', receiver: 'pri', runner: 'pri', closed: 'throws', params: [p('slot', int(0, PRI_TESTDEV_SLOTS - 1))], valid: () => [0],
   })),
   { call: 'PriTestDevice.wait', kind: 'method', receiver: 'pri', runner: 'pri', closed: 'throws', async: true,
-    params: [p('slot', int(0, PRI_TESTDEV_SLOTS - 1)), waitOptions], valid: () => [0, { timeoutMs: 1000 }] },
+    params: [p('slot', int(0, PRI_TESTDEV_SLOTS - 1)), waitOptions], before: (w) => w.pri.start(0, JOB), valid: () => [0, { timeoutMs: 10_000 }] },
   { call: 'PriTestDevice.run', kind: 'method', receiver: 'pri', runner: 'pri', closed: 'throws', async: true,
-    params: [p('slot', int(0, PRI_TESTDEV_SLOTS - 1)), job('job'), waitOptions], valid: () => [0, JOB, { timeoutMs: 1000 }] },
+    params: [p('slot', int(0, PRI_TESTDEV_SLOTS - 1)), job('job'), waitOptions], valid: () => [0, JOB, { timeoutMs: 10_000 }] },
   { call: 'PriTestDevice.acknowledge', kind: 'method', receiver: 'pri', runner: 'pri', closed: 'throws', params: [opt('bits', int(0, 0xff))], valid: () => [0xff] },
   { call: 'PriTestDevice.counters', kind: 'method', receiver: 'pri', runner: 'pri', closed: 'throws', params: [], valid: () => [] },
   { call: 'PriTestDevice.resetMaxOutstanding', kind: 'method', receiver: 'pri', runner: 'pri', closed: 'throws', params: [], valid: () => [] },

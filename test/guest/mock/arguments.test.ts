@@ -159,12 +159,19 @@ const summary: { walked: Walked[]; skipped: string[] } = { walked: [], skipped: 
 const missing = (s: CallSpec) => (s.needs && !has[s.needs] ? why[s.needs] : undefined);
 const inBatch = (s: CallSpec) => s.receiver === 'faultBatch' || s.receiver === 'veventBatch';
 
+// Receivers this kernel cannot make: their calls are not walked at all.
+const FEATURE_RECEIVERS: (ReceiverKind | undefined)[] = ['viommu', 'vdevice', 'veventQueue', 'veventBatch', 'vevent'];
+
 describe('every argument check of the kernel-object calls (mock device)', () => {
   for (const s of spec.filter((x) => x.runner === 'mock' && !x.internal && !inBatch(x))) {
-    const skip = missing(s);
+    const lacks = missing(s);
+    // A call whose receiver exists here (allocViommu on an Iommufd) is walked but for its valid call.
+    const partial = lacks !== undefined && !FEATURE_RECEIVERS.includes(s.receiver);
+    const skip = partial ? undefined : lacks;
     if (skip) summary.skipped.push(`${s.call}: ${skip}`);
-    it.skipIf(skip !== undefined)(`${s.call}${skip ? ` — not walked: ${skip}` : ''}`, async () => {
-      const r = await walk(s, harness(s));
+    if (partial) summary.skipped.push(`${s.call}, its valid call only (every bad argument walked): ${lacks}`);
+    it.skipIf(skip !== undefined)(`${s.call}${skip ? ` — not walked: ${skip}` : partial ? ` — all but the valid call: ${lacks}` : ''}`, async () => {
+      const r = await walk(s, harness(s), partial ? (c) => c.label !== 'a valid call' : undefined);
       for (const w of closedWorlds.splice(0)) await dispose(w);
       summary.walked.push(r);
       expectNoFailures(s.call, r.failures);
