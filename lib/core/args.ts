@@ -193,11 +193,6 @@ export function checkSameIommufd(call: string, name: string, value: { iommufd: u
   if (value.iommufd !== iommufd) throw invalidArgValue(call, name, expected, value);
 }
 
-/** A receiver's state: ERR_IOMMUFD_CLOSED naming the call. */
-export function checkOpen(call: string, what: string, closed: boolean): void {
-  if (closed) throw closedError(call, what);
-}
-
 /** The fd of an iommufd that must be open for `call`. */
 export function iommufdFd(call: string, iommufd: { readonly closed: boolean; readonly fd: number }): number {
   if (iommufd.closed) throw closedError(call, 'its iommufd');
