@@ -153,9 +153,6 @@ function classes(p: Param, ty: Ty): { bad: Bad[]; accept: { label: string; value
     case 'array':
       out = wrongTypes(p, [['a string', 'x'], ['an object', {}], ['a number', 1]]);
       break;
-    case 'any':
-      out = [];
-      break;
   }
   return { bad: [...out, ...(p.extra ?? [])], accept };
 }
