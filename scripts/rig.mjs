@@ -41,7 +41,7 @@ Boots the rig guest (QEMU q35 + intel-iommu + edu) and runs one command in it.
                              (default: a new dir in the cache)
   -q, --quiet                no rig progress lines on stderr
 In the guest: IOMMUFD_RIG=1, IOMMUFD_RIG_KERNEL=<series or path>, IOMMUFD_RIG_KERNEL_RELEASE=<x.y.z>,
-IOMMUFD_RIG_INTEL_IOMMU=on|off, IOMMUFD_RIG_QEMU=system|iopf.`;
+IOMMUFD_RIG_INTEL_IOMMU=on|off, IOMMUFD_RIG_QEMU=system|iopf|nested.`;
 
 function fail(msg, code = 2) {
   process.stderr.write(`iommufd-rig: ${msg}\n`);
@@ -294,7 +294,7 @@ const env = {
   IOMMUFD_RIG_KERNEL: opt.kernel,
   IOMMUFD_RIG_KERNEL_RELEASE: kernelRelease(image),
   IOMMUFD_RIG_INTEL_IOMMU: opt['intel-iommu'],
-  IOMMUFD_RIG_QEMU: iopf ? 'iopf' : 'system',
+  IOMMUFD_RIG_QEMU: nesting ? 'nested' : iopf ? 'iopf' : 'system',
 };
 for (const k of ['CI', 'FORCE_COLOR', 'NO_COLOR', 'NODE_OPTIONS', 'LANG']) if (process.env[k] !== undefined) env[k] = process.env[k];
 // The command writes into a pipe; let it colour its output when ours goes to a terminal.

@@ -68,6 +68,9 @@ export const PriTestdevError = {
   DMA: 6,
   /** PRI, ATS or PASID was turned off, or the device was reset, under the job. */
   OFF: 7,
+  /** The IOMMU failed the translation request outright (QEMU's -EFAULT: a second-stage fault
+   *  under nested translation, recorded as a non-recoverable DMA fault): no page request. */
+  TRANSLATION_FAULT: 8,
 } as const;
 
 export interface PriJob {

@@ -8,7 +8,8 @@ export const rig = {
   /** Upstream version of the Debian source the image was built from, e.g. '7.2.13'. */
   kernelRelease: process.env.IOMMUFD_RIG_KERNEL_RELEASE ?? '',
   intelIommu: process.env.IOMMUFD_RIG_INTEL_IOMMU === 'on',
-  /** 'iopf' when booted with --qemu iopf (QEMU 10.2 with the PRI test device), else 'system'. */
+  /** 'iopf' when booted with --qemu iopf (QEMU 10.2 with the PRI test device), 'nested' with
+   *  --qemu nested (the same with x-nesting: VT-d nested translation), else 'system'. */
   qemu: process.env.IOMMUFD_RIG_QEMU ?? 'system',
 };
 
