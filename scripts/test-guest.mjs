@@ -2,7 +2,7 @@
 // npm run test:guest: builds what is missing, then boots the rig once per kernel configuration and
 // runs the guest vitest suite inside, printing vitest's own output. Exits non-zero if any boot fails.
 //
-//   node scripts/test-guest.mjs [--only newest|6.12|iopf] [--env NAME=VALUE]... [vitest args...]
+//   node scripts/test-guest.mjs [--only newest|6.12|iopf|nested] [--env NAME=VALUE]... [vitest args...]
 //
 // Which suites run where (the directories under test/guest say what they need):
 //   any   every boot
@@ -11,6 +11,8 @@
 //   vtd   intel-iommu on: the VFIO path with the edu device
 //   iopf  --qemu iopf (QEMU 10.2 built by scripts/build-qemu.sh, cached): the PRI test device,
 //         real page requests through the emulated intel-iommu
+//   nested --qemu nested (the same QEMU, intel-iommu x-nesting=on): the PRI test device on a nested
+//         HWPT whose stage 1 the test owns
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -32,6 +34,8 @@ const boots = [
   { kernel: '6.12', intelIommu: 'on', suites: ['any', 'vtd'] },
   { kernel: 'newest', intelIommu: 'on', qemu: 'iopf', suites: ['iopf'] },
   { kernel: '6.12', intelIommu: 'on', qemu: 'iopf', suites: ['iopf'] },
+  { kernel: 'newest', intelIommu: 'on', qemu: 'nested', suites: ['nested'] },
+  { kernel: '6.12', intelIommu: 'on', qemu: 'nested', suites: ['nested'] },
 ].filter((b) => !only || b.kernel === only || b.qemu === only);
 
 function run(cmd, argv) {
