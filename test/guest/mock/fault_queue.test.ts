@@ -188,7 +188,7 @@ describe('kernel auto-response', () => {
     expect(queue.stats).toMatchObject({ delivered: 4, paused: false, backlog: 0, pending: 0, refused: 4 });
   });
 
-  it('destroy: the fault object is EBUSY while its fd is open or a HWPT holds it', async () => {
+  it('destroy: the fault object is EBUSY while its fd is open or a HWPT holds it; close() destroys it once neither does', async () => {
     const { iommufd, ioas, dev, queue, hwpt } = setup(kinds[0]);
     dev.triggerIopf({ groupId: 3 });
     await take(queue, 1);
@@ -196,9 +196,9 @@ describe('kernel auto-response', () => {
     dev.replace(ioas.id);
     hwpt.destroy();
     expect(() => iommufd.destroy(queue.id)).toThrow(expect.objectContaining({ code: 'EBUSY' }));
-    // The pending group was auto-answered by the replace, so close has nothing left to answer.
+    // The pending group was auto-answered by the replace, so close has nothing left to answer;
+    // with its fd closed and no HWPT holding it, close() destroyed the fault object itself.
     expect(await queue.close()).toEqual({ answeredInvalid: 0 });
-    iommufd.destroy(queue.id);
     expect(() => iommufd.destroy(queue.id)).toThrow(expect.objectContaining({ code: 'ENOENT' }));
   });
 });
