@@ -26,6 +26,22 @@ describe('stage b: the nested HWPT with a fault queue takes the device', () => {
   });
 });
 
+describe('Hwpt.invalidate on a VT-d stage-1 HWPT', () => {
+  it('many ranges in one ioctl; the kernel stops at an unaligned address, and the error names that entry', () => {
+    const r = nested();
+    expect(r.hwpt.invalidate([{ addr: X, npages: 1n }, { addr: X + 0x10_0000n, npages: 16n, leaf: true }, { addr: 0n, npages: 2n ** 64n - 1n }])).toBe(3);
+    let err: (Error & { code?: string; done?: number }) | undefined;
+    try {
+      r.hwpt.invalidate([{ addr: X, npages: 1n }, { addr: X + 0x10n, npages: 1n }, { addr: X, npages: 1n }]);
+    } catch (e) {
+      err = e as typeof err;
+    }
+    expect(err).toMatchObject({ name: 'IommufdError', code: 'EINVAL', syscall: 'IOMMU_HWPT_INVALIDATE', done: 1 });
+    expect(err!.message).toMatch(/entry 1 of 3 refused \(addr is not 4 KiB aligned/);
+    expect(() => r.hwpt.invalidate([{ addr: 1, npages: 1n } as never])).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE', message: expect.stringMatching(/entries\[0\]\.addr/) }));
+  });
+});
+
 describe.runIf(k7)('stages c-e: stage-1 faults on the real path', () => {
   it('c: a DMA read of an IOVA absent from stage 1 delivers one fault on the nested HWPT (device, PASID 0, page, READ); INVALID ends the job', async () => {
     const r = nested();
