@@ -157,7 +157,7 @@ describe('install of the tarball', () => {
       const r = npx(['--help']);
       expect(r.status, r.stderr).toBe(0);
       expect(r.stdout).toMatch(/usage: iommufd-rig/);
-      expect(r.stdout).toMatch(/--qemu system\|iopf\|PATH/);
+      expect(r.stdout).toMatch(/--qemu system\|iopf\|nested\|PATH/);
     });
 
     // --qemu PATH with a stand-in QEMU (a shell script): what the rig does with QEMU's stderr and
