@@ -9,7 +9,9 @@ import { Iommufd } from '../objects/iommufd.js';
 import { pciCapabilities, pciExtendedCapabilities, PCI_CAP_ID_EXP, PCI_EXT_CAP_ID_ATS, PCI_EXT_CAP_ID_PASID, PCI_EXT_CAP_ID_PRI } from '../device/pci.js';
 import { VfioDevice } from '../device/vfio_device.js';
 import { pagingFaultRefusal } from './features.js';
-import type { DeviceReport, Finding, HwInfoReport, PcieCaps } from './types.js';
+import { vtdNesting } from './iommus.js';
+import { probeNested } from './nested.js';
+import type { DeviceReport, Finding, HwInfoReport, NestedFinding, PcieCaps } from './types.js';
 import { codeOf, finding, link, list, read } from './util.js';
 
 function stripHex(s: string | null): string | null {
@@ -33,6 +35,7 @@ function hwInfoReport(h: DecodedHwInfo): HwInfoReport {
     vtd: h.vtd ? {
       capReg: hex(h.vtd.capReg), ecapReg: hex(h.vtd.ecapReg), smts: h.vtd.ecap.smts, pasid: h.vtd.ecap.pasid,
       prs: h.vtd.ecap.prs, pds: h.vtd.ecap.pds, devIotlb: h.vtd.ecap.devIotlb, nest: h.vtd.ecap.nest,
+      flts: h.vtd.ecap.flts, slts: h.vtd.ecap.slts,
     } : null,
   };
 }
@@ -43,17 +46,20 @@ export interface VfioResult {
   pasidAttach: Finding | null;
   pagingHwptFault: Finding | null;
   iopfAttach: Finding | null;
+  /** The nested path (probeNested), where the device's IOMMU has nesting. */
+  nestedAttach: NestedFinding | null;
   busy: boolean;
 }
 
 /**
  * Binds a device already on vfio-pci to a private iommufd and asks the kernel about it:
  * GET_HW_INFO, whether VFIO takes a PASID attach, whether a paging HWPT takes a fault queue and,
- * if it does, whether the device can be attached to one (the IOMMU driver turns on PRI for it).
+ * if it does, whether the device can be attached to one (the IOMMU driver turns on PRI for it),
+ * and where its IOMMU has nesting (VT-d), the nested path as a VMM builds it (probeNested).
  * Everything is undone when the device and the iommufd are closed.
  */
 export async function probeVfio(cdev: string, devicePath: string): Promise<VfioResult> {
-  const out: VfioResult = { hwInfo: null, note: '', pasidAttach: null, pagingHwptFault: null, iopfAttach: null, busy: false };
+  const out: VfioResult = { hwInfo: null, note: '', pasidAttach: null, pagingHwptFault: null, iopfAttach: null, nestedAttach: null, busy: false };
   const iommufd = Iommufd.open(devicePath);
   let dev: VfioDevice | undefined;
   try {
@@ -87,30 +93,9 @@ export async function probeVfio(cdev: string, devicePath: string): Promise<VfioR
             ? finding('no', `the VFIO driver of ${cdev} has no PASID attach`, code)
             : finding('unknown', `VFIO_DEVICE_ATTACH_IOMMUFD_PT with VFIO_DEVICE_ATTACH_PASID on ${cdev}: ${code}`, code);
     }
-    const ioas = iommufd.allocIoas();
-    const fault = binding.faultQueueAlloc(iommufd.fd);
-    try {
-      let hwptId: number;
-      try {
-        hwptId = binding.hwptAlloc(iommufd.fd, { devId: dev.deviceId, ptId: ioas.id, flags: HWPT_FAULT_ID_VALID, faultId: fault.id });
-        out.pagingHwptFault = finding('yes', `IOMMU_HWPT_ALLOC of a paging HWPT with a fault queue succeeded for ${cdev}`);
-      } catch (e) {
-        out.pagingHwptFault = pagingFaultRefusal(e, cdev);
-        return out;
-      }
-      try {
-        binding.vfioAttachPt(dev.fd, hwptId);
-        out.iopfAttach = finding('yes', 'the kernel attached the device to a fault-capable paging HWPT: the IOMMU driver enabled I/O page faults for it');
-        binding.vfioDetachPt(dev.fd);
-      } catch (e) {
-        const code = codeOf(e);
-        out.iopfAttach = code === 'ENODEV'
-          ? finding('no', 'the kernel refused to attach the device to a fault-capable HWPT (ENODEV): the IOMMU driver cannot enable I/O page faults for it', code)
-          : finding('unknown', `attaching the device to a fault-capable HWPT failed with ${code}`, code);
-      }
-    } finally {
-      binding.close(fault.fd);
-    }
+    probePaging(iommufd, dev, cdev, out);
+    const vtd = out.hwInfo?.vtd;
+    if (vtd && vtdNesting(vtd).status === 'yes') out.nestedAttach = probeNested(iommufd, dev, cdev);
     return out;
   } finally {
     dev?.close();
@@ -118,7 +103,42 @@ export async function probeVfio(cdev: string, devicePath: string): Promise<VfioR
   }
 }
 
-export function pciDevice(address: string): Omit<DeviceReport, 'hwInfo' | 'hwInfoNote' | 'iopfAttach' | 'verdict'> {
+/** A fault-capable paging HWPT for the device, and the device attached to it; undone after. */
+function probePaging(iommufd: Iommufd, dev: VfioDevice, cdev: string, out: VfioResult): void {
+  const ioas = iommufd.allocIoas();
+  const fault = binding.faultQueueAlloc(iommufd.fd);
+  try {
+    let hwptId: number;
+    try {
+      hwptId = binding.hwptAlloc(iommufd.fd, { devId: dev.deviceId, ptId: ioas.id, flags: HWPT_FAULT_ID_VALID, faultId: fault.id });
+      out.pagingHwptFault = finding('yes', `IOMMU_HWPT_ALLOC of a paging HWPT with a fault queue succeeded for ${cdev}`);
+    } catch (e) {
+      out.pagingHwptFault = pagingFaultRefusal(e, cdev);
+      return;
+    }
+    try {
+      binding.vfioAttachPt(dev.fd, hwptId);
+      out.iopfAttach = finding('yes', 'the kernel attached the device to a fault-capable paging HWPT: the IOMMU driver enabled I/O page faults for it');
+      binding.vfioDetachPt(dev.fd);
+    } catch (e) {
+      const code = codeOf(e);
+      out.iopfAttach = code === 'ENODEV'
+        ? finding('no', 'the kernel refused to attach the device to a fault-capable HWPT (ENODEV): the IOMMU driver cannot enable I/O page faults for it', code)
+        : finding('unknown', `attaching the device to a fault-capable HWPT failed with ${code}`, code);
+    }
+    try {
+      binding.destroy(iommufd.fd, hwptId);
+      ioas.destroy();
+    } catch {
+      // still attached: the device's close and the iommufd's take it down
+    }
+  } finally {
+    // Whatever is left (a HWPT still attached, say) goes with the caller's iommufd.
+    binding.close(fault.fd);
+  }
+}
+
+export function pciDevice(address: string): Omit<DeviceReport, 'hwInfo' | 'hwInfoNote' | 'iopfAttach' | 'nestedAttach' | 'verdict'> {
   const dir = `/sys/bus/pci/devices/${address}`;
   const group = link(`${dir}/iommu_group`);
   const cdevs = list(`${dir}/vfio-dev`).filter((n) => /^vfio\d+$/.test(n));
@@ -141,8 +161,8 @@ export function pciDevice(address: string): Omit<DeviceReport, 'hwInfo' | 'hwInf
 }
 
 /** VFIO cdevs whose device is not on the PCI bus (vfio-platform, mdev, ...). */
-export function otherVfioDevices(pciAddresses: Set<string>): Omit<DeviceReport, 'hwInfo' | 'hwInfoNote' | 'iopfAttach' | 'verdict'>[] {
-  const out: Omit<DeviceReport, 'hwInfo' | 'hwInfoNote' | 'iopfAttach' | 'verdict'>[] = [];
+export function otherVfioDevices(pciAddresses: Set<string>): Omit<DeviceReport, 'hwInfo' | 'hwInfoNote' | 'iopfAttach' | 'nestedAttach' | 'verdict'>[] {
+  const out: Omit<DeviceReport, 'hwInfo' | 'hwInfoNote' | 'iopfAttach' | 'nestedAttach' | 'verdict'>[] = [];
   for (const name of list('/sys/class/vfio-dev').filter((n) => /^vfio\d+$/.test(n)).sort()) {
     let devDir: string;
     try {

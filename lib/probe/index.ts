@@ -12,6 +12,7 @@
 //   iommus.ts    collector: the IOMMUs in sysfs
 //   devices.ts   collector: PCI devices and VFIO cdevs
 //   features.ts  collector: uAPI features, each probed with its ioctl
+//   nested.ts    collector: the nested path for a device, built as a VMM builds it, and its ATS bit
 //   ioctl.ts     asking a node whether it knows an ioctl (numbers from the addon)
 //   verdict.ts   can a device take I/O page faults, and every reason not
 //   report.ts    probe(): the collectors and the verdicts assembled, the exit code
@@ -21,7 +22,7 @@ export { main, USAGE, type CliIo } from './cli.js';
 export { pcieCapsFrom } from './devices.js';
 export { ioctlKnown, iommufdIdentity } from './ioctl.js';
 export { explainAbsent, parseKconfig, readKernelConfig } from './kernel.js';
-export { probeIommus } from './iommus.js';
+export { probeIommus, vtdNesting } from './iommus.js';
 export { formatJson, formatText } from './render.js';
 export { probe } from './report.js';
 export * from './types.js';

@@ -24,6 +24,21 @@ export function vtdPageRequests(e: { smts: boolean; prs: boolean; pds: boolean }
     : { status: 'no', detail: `VT-d ecap ${missing.join(', ')}` };
 }
 
+/**
+ * Nested translation on VT-d: Linux offers it where scalable mode and ECAP.NEST are set
+ * (nested_supported()); the NEST_PARENT is a second-stage table (SLTS) and the stage 1 a nested
+ * HWPT's owner writes is a first-stage one (FLTS; the spec has NEST imply both).
+ */
+export function vtdNesting(e: { smts: boolean; nest: boolean; flts: boolean; slts: boolean }): { status: Tri; detail: string } {
+  const missing = [!e.smts && 'SMTS=0 (no scalable mode)', !e.nest && 'NEST=0', !e.flts && 'FLTS=0 (no first stage)', !e.slts && 'SLTS=0 (no second stage)'].filter(Boolean);
+  return missing.length === 0
+    ? { status: 'yes', detail: 'nesting yes (ecap SMTS, NEST, FLTS and SLTS)' }
+    : { status: 'no', detail: `nesting no (ecap ${missing.join(', ')})` };
+}
+
+const tri = (b: boolean): Tri => (b ? 'yes' : 'no');
+const unknownCaps = { pageRequests: 'unknown', pasid: 'unknown', nesting: 'unknown', firstStage: 'unknown', secondStage: 'unknown' } as const;
+
 export function probeIommus(): IommuReport[] {
   return list('/sys/class/iommu').sort().map((name): IommuReport => {
     const dir = `/sys/class/iommu/${name}`;
@@ -33,23 +48,34 @@ export function probeIommus(): IommuReport[] {
       const cap = hex64(capS);
       const ecap = hex64(ecapS);
       const registers = { cap: `0x${capS}`, ecap: `0x${ecapS}` };
-      if (cap === null || ecap === null) return { name, kind: 'intel-vtd', pageRequests: 'unknown', pasid: 'unknown', detail: 'VT-d capability registers unreadable', registers: {} };
+      if (cap === null || ecap === null) return { name, kind: 'intel-vtd', ...unknownCaps, detail: 'VT-d capability registers unreadable', registers: {} };
       const { ecap: e } = vtdFromRegs(cap, ecap);
       const pr = vtdPageRequests(e);
-      return { name, kind: 'intel-vtd', pageRequests: pr.status, pasid: e.pasid && e.smts ? 'yes' : 'no', detail: `${pr.detail}; PASID ${e.pasid ? `yes (${e.pss + 1} bits)` : 'no'}; device-TLB (ATS) ${e.devIotlb ? 'yes' : 'no'}`, registers };
+      const nest = vtdNesting(e);
+      return {
+        name, kind: 'intel-vtd', pageRequests: pr.status, pasid: e.pasid && e.smts ? 'yes' : 'no',
+        nesting: nest.status, firstStage: tri(e.flts), secondStage: tri(e.slts),
+        detail: `${pr.detail}; PASID ${e.pasid ? `yes (${e.pss + 1} bits)` : 'no'}; device-TLB (ATS) ${e.devIotlb ? 'yes' : 'no'}; ${nest.detail}`, registers,
+      };
     }
     if (existsSync(`${dir}/amd-iommu`)) {
       const features = read(`${dir}/amd-iommu/features`) ?? '';
       const efr = hex64(features.split(':')[0] ?? '');
-      if (efr === null) return { name, kind: 'amd-vi', pageRequests: 'unknown', pasid: 'unknown', detail: 'AMD-Vi feature register unreadable', registers: {} };
+      if (efr === null) return { name, kind: 'amd-vi', ...unknownCaps, detail: 'AMD-Vi feature register unreadable', registers: {} };
       const ppr = (efr & 2n) !== 0n;
       const gt = (efr & 16n) !== 0n;
-      return { name, kind: 'amd-vi', pageRequests: ppr ? 'yes' : 'no', pasid: gt ? 'yes' : 'no', detail: `AMD-Vi EFR PPRSup=${ppr ? 1 : 0} GTSup=${gt ? 1 : 0}`, registers: { features } };
+      return {
+        name, kind: 'amd-vi', pageRequests: ppr ? 'yes' : 'no', pasid: gt ? 'yes' : 'no', nesting: 'unknown', firstStage: 'unknown', secondStage: 'unknown',
+        detail: `AMD-Vi EFR PPRSup=${ppr ? 1 : 0} GTSup=${gt ? 1 : 0}; nesting not decoded by the probe`, registers: { features },
+      };
     }
     if (name.startsWith('iommufd_selftest')) {
-      return { name, kind: 'selftest', pageRequests: 'yes', pasid: 'yes', detail: "the kernel's iommufd test device IOMMU (CONFIG_IOMMUFD_TEST); raises faults only on request", registers: {} };
+      return {
+        name, kind: 'selftest', pageRequests: 'yes', pasid: 'yes', nesting: 'yes', firstStage: 'unknown', secondStage: 'unknown',
+        detail: "the kernel's iommufd test device IOMMU (CONFIG_IOMMUFD_TEST); raises faults only on request; nests its own mock stage 1 (HWPT_DATA_SELFTEST)", registers: {},
+      };
     }
     const kind = /smmu/i.test(name) || /smmu/i.test(link(`${dir}/device/driver`) ?? '') ? 'arm-smmu' : 'other';
-    return { name, kind, pageRequests: 'unknown', pasid: 'unknown', detail: 'page-request support of this IOMMU is not decoded by the probe', registers: {} };
+    return { name, kind, ...unknownCaps, detail: 'page-request and nesting support of this IOMMU are not decoded by the probe', registers: {} };
   });
 }

@@ -37,7 +37,7 @@ export function formatText(r: ProbeReport, { color = false }: { color?: boolean 
   if (r.iommus.length === 0) out('  none in /sys/class/iommu (no IOMMU enabled: firmware setting, or intel_iommu=/amd_iommu= on the kernel command line)');
   const nameWidth = Math.max(0, ...r.iommus.map((m) => m.name.length));
   for (const m of r.iommus) {
-    out(`  ${m.name.padEnd(nameWidth)}  ${m.kind.padEnd(9)}  page requests ${tri(m.pageRequests, 7)}  PASID ${tri(m.pasid, 7)}`);
+    out(`  ${m.name.padEnd(nameWidth)}  ${m.kind.padEnd(9)}  page requests ${tri(m.pageRequests, 7)}  PASID ${tri(m.pasid, 7)}  nesting ${tri(m.nesting, 7)}`);
     out(`    ${dim(m.detail)}`);
   }
   out();
@@ -71,6 +71,10 @@ export function formatText(r: ProbeReport, { color = false }: { color?: boolean 
       out(`  ${cells.join('  ')}`);
       out(`    ${dim(d.verdict.summary)}`);
       if (d.hwInfo) out(`    ${dim(`hw info: ${d.hwInfo.typeName}, max PASID bits ${d.hwInfo.maxPasidLog2}`)}`);
+      if (d.iopfAttach || d.nestedAttach) {
+        const step = (x: Finding | null) => (x === null ? '-' : tri(x.status));
+        out(`    fault path: ${d.verdict.path ?? 'none'} (paging HWPT ${step(d.iopfAttach)}, nested HWPT ${step(d.nestedAttach)})`);
+      }
     });
   }
   out();

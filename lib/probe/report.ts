@@ -48,10 +48,11 @@ export async function probe(options: ProbeOptions = {}): Promise<ProbeReport> {
       hwInfo: vfio?.hwInfo ?? null,
       hwInfoNote,
       iopfAttach: vfio?.iopfAttach ?? null,
+      nestedAttach: vfio?.nestedAttach ?? null,
       verdict: iopfVerdict({
         pcie: d.pcie, iommuGroup: d.iommuGroup, iommuPageRequests: pageRequests, driver: d.driver, vfioCdev: d.vfioCdev,
         iommufdUsable: usable, vfioBusy: vfio?.busy ?? false, iopfAttach: vfio?.iopfAttach ?? null,
-        pagingHwptFault: vfio?.pagingHwptFault ?? null, nesting: vfio?.hwInfo?.vtd?.nest ?? null,
+        pagingHwptFault: vfio?.pagingHwptFault ?? null, nesting: vfio?.hwInfo?.vtd?.nest ?? null, nestedAttach: vfio?.nestedAttach ?? null,
       }),
     });
   }

@@ -81,6 +81,13 @@ export interface IommuReport {
   pageRequests: Tri;
   pasid: Tri;
   detail: string;
+  /** Nested translation: a NEST_PARENT HWPT with nested HWPTs on it whose stage 1 user space
+   *  owns (VT-d: ecap SMTS, NEST, FLTS and SLTS; the kernel's test device: its mock nesting). */
+  nesting: Tri;
+  /** First-stage translation (VT-d ecap FLTS): the stage a nested HWPT's owner writes. */
+  firstStage: Tri;
+  /** Second-stage translation (VT-d ecap SLTS): the NEST_PARENT's stage. */
+  secondStage: Tri;
   /** Raw capability registers from sysfs, hex. */
   registers: Record<string, string>;
 }
@@ -99,13 +106,35 @@ export interface HwInfoReport {
   typeName: string;
   maxPasidLog2: number;
   capabilities: DecodedHwInfo['capabilities'];
-  vtd: { capReg: string; ecapReg: string; smts: boolean; pasid: boolean; prs: boolean; pds: boolean; devIotlb: boolean; nest: boolean } | null;
+  vtd: { capReg: string; ecapReg: string; smts: boolean; pasid: boolean; prs: boolean; pds: boolean; devIotlb: boolean; nest: boolean;
+    flts: boolean; slts: boolean } | null;
 }
 
 export type ReasonCode =
   | 'no-pri' | 'no-ats' | 'no-iommu' | 'iommu-no-page-requests' | 'not-vfio' | 'no-vfio-cdev' | 'no-iommufd'
   | 'attach-refused' | 'config-unreadable' | 'iommu-unknown' | 'vfio-busy' | 'attach-untested' | 'not-pci'
-  | 'no-fault-hwpt';
+  | 'no-fault-hwpt' | 'nested-ats-off' | 'nested-refused' | 'nested-untested';
+
+/** How a device's I/O page faults reach a fault queue: a paging HWPT over an IOAS (Linux 6.13+),
+ *  or a nested HWPT (a stage 1 user space owns, over a NEST_PARENT HWPT). */
+export type FaultPath = 'paging' | 'nested';
+
+/** The step of the nested path a NestedFinding ended at. */
+export type NestedStep = 'fault-queue' | 'nest-parent' | 'nested-hwpt' | 'attach' | 'ats';
+
+/**
+ * The nested path tried the way a VMM builds it: an IOAS with one zeroed page (an empty stage-1
+ * table), a NEST_PARENT HWPT on it, a fault queue, a nested HWPT with VT-d stage-1 data and the
+ * queue, the device attached to the parent and then to the nested HWPT, and the ATS enable bit
+ * of the device read back through VFIO while it is attached. yes: attached with ATS on.
+ */
+export interface NestedFinding extends Finding {
+  /** The step that decided a no or unknown; null for a yes. */
+  step: NestedStep | null;
+  /** The ATS Enable bit of the device's ATS control register while on the nested HWPT; null when
+   *  not read (not attached, or no ATS capability). */
+  atsEnabled: boolean | null;
+}
 
 export interface Reason {
   code: ReasonCode;
@@ -116,6 +145,11 @@ export interface Reason {
 
 export interface Verdict {
   iopf: Tri;
+  /** The path its faults take when iopf is yes: 'paging' when the kernel made that work, else
+   *  'nested'; null otherwise (or when yes rests on capabilities alone). */
+  path: FaultPath | null;
+  /** Every path the kernel made work for it (paging first). */
+  paths: FaultPath[];
   /** The first reason, or what makes it a yes. */
   summary: string;
   reasons: Reason[];
@@ -139,6 +173,9 @@ export interface DeviceReport {
   hwInfoNote: string;
   /** The kernel's answer to attaching a fault-capable paging HWPT (devices on vfio-pci only). */
   iopfAttach: Finding | null;
+  /** The nested path (NestedFinding); null when not tried: not on vfio-pci, or its IOMMU has no
+   *  nesting the probe can build (VT-d with NEST, FLTS and SLTS). */
+  nestedAttach: NestedFinding | null;
   verdict: Verdict;
 }
 

@@ -1,5 +1,5 @@
 // The verdict: whether a device can take I/O page faults through iommufd, and every reason not.
-import type { Finding, PcieCaps, Reason, ReasonCode, Tri, Verdict } from './types.js';
+import type { FaultPath, Finding, NestedFinding, PcieCaps, Reason, ReasonCode, Tri, Verdict } from './types.js';
 
 export interface VerdictInput {
   pcie: PcieCaps | null;
@@ -14,6 +14,8 @@ export interface VerdictInput {
   pagingHwptFault?: Finding | null;
   /** Whether its IOMMU does nested translation (VT-d ecap NEST; null: unknown). */
   nesting?: boolean | null;
+  /** The nested path as the probe built it (null: not tried). */
+  nestedAttach?: NestedFinding | null;
 }
 
 /** Whether the device can take I/O page faults through iommufd, and every reason it cannot. */
@@ -35,17 +37,37 @@ export function iopfVerdict(i: VerdictInput): Verdict {
   else if (i.vfioCdev === null) no('no-vfio-cdev', 'on vfio-pci but without a VFIO cdev (/dev/vfio/devices): the kernel lacks CONFIG_VFIO_DEVICE_CDEV');
   if (!i.iommufdUsable) no('no-iommufd', 'iommufd (/dev/iommu) is not usable here');
   if (i.vfioBusy) unknown('vfio-busy', 'its VFIO cdev could not be bound to an iommufd (in use?)');
-  // Before 6.13 a fault queue goes only on a nested HWPT: without nesting in the IOMMU there is
-  // no HWPT that can take the device's faults, however capable the device.
-  if (i.pagingHwptFault?.status === 'no') {
-    if (i.nesting === false) no('no-fault-hwpt', `${i.pagingHwptFault.detail}; its IOMMU has no nested translation (VT-d ecap NEST clear), so no HWPT can take its faults`);
-    else unknown('no-fault-hwpt', `${i.pagingHwptFault.detail}; only a nested HWPT could take its faults, which the probe does not build`);
+  // The paths the kernel made work: a fault-capable paging HWPT attached, or a fault-capable
+  // nested HWPT attached with ATS left on. One is enough; the reasons below are why neither is.
+  const paths: FaultPath[] = [];
+  if (i.iopfAttach?.status === 'yes') paths.push('paging');
+  if (i.nestedAttach?.status === 'yes') paths.push('nested');
+  const nested = i.nestedAttach ?? null;
+  if (paths.length === 0) {
+    // Before 6.13 a fault queue goes only on a nested HWPT: without nesting in the IOMMU there is
+    // no HWPT that can take the device's faults, however capable the device. With nesting the
+    // probe builds the nested path, and its outcome is the reason.
+    if (i.pagingHwptFault?.status === 'no' && nested === null) {
+      if (i.nesting === false) no('no-fault-hwpt', `${i.pagingHwptFault.detail}; its IOMMU has no nested translation (VT-d ecap NEST clear), so no HWPT can take its faults`);
+      else unknown('no-fault-hwpt', `${i.pagingHwptFault.detail}; only a nested HWPT could take its faults, which the probe does not build`);
+    }
+    if (i.iopfAttach?.status === 'no') no('attach-refused', i.iopfAttach.detail);
+    else if (i.iopfAttach?.status === 'unknown') unknown('attach-untested', i.iopfAttach.detail);
+    if (nested !== null) {
+      const text = i.pagingHwptFault?.status === 'no' ? `${i.pagingHwptFault.detail}; on the nested path ${nested.detail}` : `on the nested path ${nested.detail}`;
+      if (nested.step === 'ats' && nested.status === 'no') no('nested-ats-off', text);
+      else if (nested.status === 'no') no('nested-refused', text);
+      else unknown('nested-untested', text);
+    }
   }
-  if (i.iopfAttach?.status === 'no') no('attach-refused', i.iopfAttach.detail);
-  else if (i.iopfAttach?.status === 'unknown') unknown('attach-untested', i.iopfAttach.detail);
   const first = reasons.find((r) => r.kind === 'no') ?? reasons[0];
   const iopf: Tri = reasons.some((r) => r.kind === 'no') ? 'no' : reasons.length > 0 ? 'unknown' : 'yes';
   const summary = first?.text
-    ?? (i.iopfAttach?.status === 'yes' ? 'yes: the kernel enabled I/O page faults for it on attach' : 'yes: PRI and ATS present, its IOMMU takes page requests, bound to vfio-pci');
-  return { iopf, summary, reasons: reasons.sort((a, b) => (a.kind === b.kind ? 0 : a.kind === 'no' ? -1 : 1)) };
+    ?? (paths[0] === 'paging' ? 'yes: the kernel enabled I/O page faults for it on attach'
+      : paths[0] === 'nested' ? 'yes: the kernel attached it to a fault-capable nested HWPT with ATS on: its faults reach the nested HWPT\'s queue (the path of a VMM whose guest owns stage 1)'
+        : 'yes: PRI and ATS present, its IOMMU takes page requests, bound to vfio-pci');
+  return {
+    iopf, summary, path: iopf === 'yes' ? paths[0] ?? null : null, paths,
+    reasons: reasons.sort((a, b) => (a.kind === b.kind ? 0 : a.kind === 'no' ? -1 : 1)),
+  };
 }

@@ -9,9 +9,10 @@ import { fileURLToPath } from 'node:url';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { binding } from '../../lib/core/binding.js';
+import { decodeVtdHwInfo } from '../../lib/device/hw_info.js';
 import {
   explainAbsent, ioctlKnown, iommufdIdentity, iopfVerdict, main, parseKconfig, pcieCapsFrom, probe, ProbeExit, type IommufdReport, type ProbeReport,
-  type VerdictInput,
+  type VerdictInput, vtdNesting,
 } from '../../lib/probe/index.js';
 import { validate } from '../json_schema.js';
 
@@ -326,6 +327,25 @@ describe('config space decoding', () => {
   });
 });
 
+describe('VT-d nesting from ecap', () => {
+  it('yes with SMTS, NEST, FLTS and SLTS (the rig\'s x-nesting ecap); each one missing is named', () => {
+    const { ecap } = decodeVtdHwInfo(vtdRegs(0x81d2008c222f0606n, 0xcd3aa4f00f4en));
+    expect(ecap).toMatchObject({ smts: true, nest: true, flts: true, slts: true });
+    expect(vtdNesting(ecap)).toEqual({ status: 'yes', detail: 'nesting yes (ecap SMTS, NEST, FLTS and SLTS)' });
+    // Without x-nesting (the rig's --qemu iopf): NEST clear, and only the second stage.
+    const plain = decodeVtdHwInfo(vtdRegs(0n, 0xcd3aa4f00f4en & ~(1n << 26n) & ~(1n << 47n))).ecap;
+    expect(vtdNesting(plain)).toEqual({ status: 'no', detail: 'nesting no (ecap NEST=0, FLTS=0 (no first stage))' });
+    expect(vtdNesting({ smts: false, nest: true, flts: true, slts: false }).detail).toBe('nesting no (ecap SMTS=0 (no scalable mode), SLTS=0 (no second stage))');
+  });
+});
+
+function vtdRegs(cap: bigint, ecap: bigint): Uint8Array {
+  const data = new Uint8Array(24);
+  new DataView(data.buffer).setBigUint64(8, cap, true);
+  new DataView(data.buffer).setBigUint64(16, ecap, true);
+  return data;
+}
+
 describe('iopfVerdict', () => {
   const capable: VerdictInput = {
     pcie: { configBytes: 4096, express: true, ats: true, pri: true, pasid: true },
@@ -334,7 +354,7 @@ describe('iopfVerdict', () => {
     iopfAttach: { status: 'yes', detail: 'attached', errno: null },
   };
   it('yes when everything lines up and the kernel attached it', () => {
-    expect(iopfVerdict(capable)).toEqual({ iopf: 'yes', summary: 'yes: the kernel enabled I/O page faults for it on attach', reasons: [] });
+    expect(iopfVerdict(capable)).toEqual({ iopf: 'yes', summary: 'yes: the kernel enabled I/O page faults for it on attach', path: 'paging', paths: ['paging'], reasons: [] });
   });
   it('a device like edu: "no PRI" first, then the IOMMU and the driver', () => {
     const v = iopfVerdict({
@@ -358,6 +378,51 @@ describe('iopfVerdict', () => {
     expect(iopfVerdict({ ...capable, iopfAttach: null, pagingHwptFault: refusal, nesting: true }))
       .toMatchObject({ iopf: 'unknown', reasons: [{ code: 'no-fault-hwpt', kind: 'unknown' }] });
     expect(iopfVerdict({ ...capable, iopfAttach: null, pagingHwptFault: refusal, nesting: null }).iopf).toBe('unknown');
+  });
+  describe('the nested path (an IOMMU with nesting: the probe builds NEST_PARENT + nested HWPT with a fault queue, attaches, reads ATS)', () => {
+    const refusal = { status: 'no' as const, detail: 'IOMMU_HWPT_ALLOC refused a fault queue on a paging HWPT (EOPNOTSUPP)', errno: 'ENOTSUP' };
+    const nestedYes = { status: 'yes' as const, detail: 'attached with ATS enabled', errno: null, step: null, atsEnabled: true };
+    const atsOff = { status: 'no' as const, detail: 'the kernel attached the nested HWPT but left ATS disabled on the device', errno: null, step: 'ats' as const, atsEnabled: false };
+    const pre613 = { ...capable, iopfAttach: null, pagingHwptFault: refusal, nesting: true };
+
+    it('7.x: paging and nested both work: yes through paging, both paths listed', () => {
+      expect(iopfVerdict({ ...capable, pagingHwptFault: { status: 'yes', detail: 'ok', errno: null }, nesting: true, nestedAttach: nestedYes }))
+        .toEqual({ iopf: 'yes', summary: 'yes: the kernel enabled I/O page faults for it on attach', path: 'paging', paths: ['paging', 'nested'], reasons: [] });
+    });
+    it('7.x: paging works, nested does not: still yes through paging; the nested failure is no reason against', () => {
+      expect(iopfVerdict({ ...capable, nesting: true, nestedAttach: atsOff })).toMatchObject({ iopf: 'yes', path: 'paging', paths: ['paging'], reasons: [] });
+    });
+    it('a kernel without paging fault queues whose nested path works: yes through nested, no-fault-hwpt gone', () => {
+      const v = iopfVerdict({ ...pre613, nestedAttach: nestedYes });
+      expect(v).toMatchObject({ iopf: 'yes', path: 'nested', paths: ['nested'], reasons: [] });
+      expect(v.summary).toMatch(/^yes: the kernel attached it to a fault-capable nested HWPT with ATS on/);
+    });
+    it('6.12: the nested HWPT attaches but ATS is left off: no, nested-ats-off, saying both why paging and why nested fail', () => {
+      const v = iopfVerdict({ ...pre613, nestedAttach: atsOff });
+      expect(v).toMatchObject({ iopf: 'no', path: null, paths: [], reasons: [{ code: 'nested-ats-off', kind: 'no' }] });
+      expect(v.summary).toMatch(/^IOMMU_HWPT_ALLOC refused a fault queue on a paging HWPT \(EOPNOTSUPP\); on the nested path the kernel attached the nested HWPT but left ATS disabled/);
+      // Attached, but a device without an ATS capability: off all the same.
+      expect(iopfVerdict({ ...pre613, nestedAttach: { ...atsOff, atsEnabled: null } }).reasons.map((r) => r.code)).toEqual(['nested-ats-off']);
+    });
+    it('a refusal on the nested path: no (EOPNOTSUPP, ENODEV) or unknown (any other errno), at the step it happened', () => {
+      const attach = { status: 'no' as const, detail: 'attaching to the nested HWPT failed with ENODEV', errno: 'ENODEV', step: 'attach' as const, atsEnabled: null };
+      expect(iopfVerdict({ ...pre613, nestedAttach: attach })).toMatchObject({ iopf: 'no', reasons: [{ code: 'nested-refused', kind: 'no' }] });
+      expect(iopfVerdict({ ...pre613, nestedAttach: { ...attach, status: 'unknown', errno: 'EBUSY' } }))
+        .toMatchObject({ iopf: 'unknown', reasons: [{ code: 'nested-untested', kind: 'unknown' }] });
+    });
+    it('the paging attach refused and the nested path refused too: both reasons', () => {
+      const v = iopfVerdict({ ...capable, iopfAttach: { status: 'no', detail: 'ENODEV', errno: 'ENODEV' }, nesting: true,
+        nestedAttach: { status: 'no', detail: 'ENODEV', errno: 'ENODEV', step: 'attach', atsEnabled: null } });
+      expect(v.reasons.map((r) => r.code)).toEqual(['attach-refused', 'nested-refused']);
+      expect(v.summary).toBe('ENODEV');
+    });
+    it('without a nested result the old reasons stand: no-fault-hwpt, no without nesting and unknown with it', () => {
+      expect(iopfVerdict({ ...pre613, nesting: false, nestedAttach: null }).reasons).toMatchObject([{ code: 'no-fault-hwpt', kind: 'no' }]);
+      expect(iopfVerdict({ ...pre613, nestedAttach: null }).reasons).toMatchObject([{ code: 'no-fault-hwpt', kind: 'unknown' }]);
+    });
+    it('a device that cannot do IOPF stays no whatever path the kernel attached (no-pri first)', () => {
+      expect(iopfVerdict({ ...pre613, pcie: { ...capable.pcie!, pri: false }, nestedAttach: atsOff }).reasons.map((r) => r.code)).toEqual(['no-pri', 'nested-ats-off']);
+    });
   });
   it('unknown, not yes, when something could not be checked', () => {
     const v = iopfVerdict({ ...capable, pcie: { configBytes: 64, express: null, ats: null, pri: null, pasid: null } });

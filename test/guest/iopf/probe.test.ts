@@ -33,6 +33,10 @@ describe('iommufd-probe and the PRI test device on vfio-pci', () => {
   it('the IOMMU takes page requests: ecap SMTS, PRS, PDS and PASID, and the probe says so', () => {
     expect([43, 29, 42, 40].map(ecapBit)).toEqual([true, true, true, true]);
     expect(report.iommus.find((m) => m.name === 'dmar0')).toMatchObject({ kind: 'intel-vtd', pageRequests: 'yes' });
+    // No x-nesting in this boot (--qemu iopf): NEST clear, so the probe builds no nested path.
+    expect(ecapBit(26)).toBe(false);
+    expect(report.iommus.find((m) => m.name === 'dmar0')).toMatchObject({ nesting: 'no', detail: expect.stringMatching(/nesting no \(ecap NEST=0/) });
+    expect(device(report).nestedAttach).toBeNull();
   });
 
   it('its config space has ATS, PASID and PRI (PRG Response PASID Required), read from sysfs', () => {
@@ -51,7 +55,7 @@ describe('iommufd-probe and the PRI test device on vfio-pci', () => {
   it.runIf(pagingFaultSupported())('7.x: the kernel attaches it to a fault-capable HWPT; verdict IOPF yes; the bin exits 0 and lists it', () => {
     const d = device(report);
     expect(d.iopfAttach).toMatchObject({ status: 'yes' });
-    expect(d.verdict).toMatchObject({ iopf: 'yes', reasons: [] });
+    expect(d.verdict).toMatchObject({ iopf: 'yes', path: 'paging', paths: ['paging'], reasons: [] });
     expect(report.summary).toMatchObject({ exitCode: 0, iopfDevices: [ADDRESS] });
     const json = spawnSync(process.execPath, [join(root, 'scripts/probe.mjs'), '--json'], { encoding: 'utf8' });
     expect(json.status).toBe(0);
@@ -59,6 +63,7 @@ describe('iommufd-probe and the PRI test device on vfio-pci', () => {
     const text = spawnSync(process.execPath, [join(root, 'scripts/probe.mjs')], { encoding: 'utf8' });
     expect(text.status).toBe(0);
     expect(text.stdout).toMatch(new RegExp(`^  ${ADDRESS}  1234:11e9  vfio-pci .* yes\\s+yes\\s+yes\\s+yes\\s*$`, 'm'));
+    expect(text.stdout).toContain('    fault path: paging (paging HWPT yes, nested HWPT -)\n');
     expect(text.stdout).toMatch(new RegExp(`^Result: I/O page faults available for ${ADDRESS} \\(exit 0\\)$`, 'm'));
   });
 
@@ -67,7 +72,7 @@ describe('iommufd-probe and the PRI test device on vfio-pci', () => {
     expect(report.features.pagingHwptFault).toMatchObject({ status: 'no', errno: 'ENOTSUP' });
     // QEMU's intel-iommu has no nesting (ecap NEST), so no HWPT at all can take the faults: no.
     expect(d.hwInfo?.vtd?.nest).toBe(false);
-    expect(d.verdict).toMatchObject({ iopf: 'no', reasons: [{ code: 'no-fault-hwpt', kind: 'no' }] });
+    expect(d.verdict).toMatchObject({ iopf: 'no', path: null, paths: [], reasons: [{ code: 'no-fault-hwpt', kind: 'no' }] });
     expect(d.verdict.summary).toMatch(/EOPNOTSUPP.*no nested translation/);
     expect(report.summary).toMatchObject({ exitCode: 1, iopfDevices: [] });
   });
