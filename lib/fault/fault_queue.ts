@@ -60,7 +60,7 @@ function iterationSignal(call: string, options: unknown): AbortSignal | undefine
 // does for a FileHandle, and as close() would: its groups are answered INVALID, its fault fd
 // closed and its fault object destroyed (unless a HWPT still holds it). A queue that a consumer
 // waits on is not garbage (see EventStream.hold).
-interface Abandoned { id: number; pump: NativeEventPump; pending: Map<number, number>; iommufd: IommufdContext }
+interface Abandoned { id: number; pump: NativeEventPump; pending: Map<number, number>; iommufd: IommufdContext; holders: { count: number } }
 const abandoned = new FinalizationRegistry<Abandoned>((q) => {
   let answered = 'its unanswered fault groups could not be answered';
   try {
@@ -70,7 +70,7 @@ const abandoned = new FinalizationRegistry<Abandoned>((q) => {
   }
   let object: string;
   try {
-    object = destroyObject(q.iommufd, q.id) ? 'its fault object destroyed' : 'its fault object kept while a HWPT holds it';
+    object = q.holders.count === 0 && destroyObject(q.iommufd, q.id) ? 'its fault object destroyed' : 'its fault object kept while a HWPT holds it';
   } catch (e) {
     object = `its fault object could not be destroyed (${(e as Error).message})`;
   }
@@ -102,6 +102,9 @@ export class FaultQueue implements AsyncIterable<FaultGroup> {
   #closing: Promise<CloseResult> | undefined;
   // The fault object: its fd open, closed with a HWPT still holding the object, or destroyed.
   #object: 'open' | 'held' | 'gone' = 'open';
+  // HWPTs allocated with this queue and not destroyed through their Hwpt: while one is, the kernel
+  // holds the fault object (IOMMU_DESTROY would be EBUSY), so its last destroy() frees it instead.
+  readonly #holders = { count: 0 };
   // Answers written by JS itself (close's INVALID ones); the pump counts the rest.
   #stats = { answered: 0, refused: 0, stale: 0 };
   // The pump holds these weakly: the queue owns them.
@@ -129,7 +132,7 @@ export class FaultQueue implements AsyncIterable<FaultGroup> {
     });
     this.#stream = new EventStream(this, pump, checked.high, checked.low);
     pump.setCallbacks(this.#onBatchCallback, this.#onErrorCallback, this.#onWrittenCallback);
-    abandoned.register(this, { id, pump, pending: this.#pending, iommufd }, this);
+    abandoned.register(this, { id, pump, pending: this.#pending, iommufd, holders: this.#holders }, this);
     this.#signal = checked.signal;
     startReading(pump, this.#signal, this.#onAbort);
   }
@@ -385,14 +388,20 @@ export class FaultQueue implements AsyncIterable<FaultGroup> {
       this.#stats.refused += rest.refused;
       answeredInvalid = rest.accepted;
       this.#stream.end();
-      this.#object = destroyObject(this.iommufd, this.id) ? 'gone' : 'held';
+      this.#object = this.#holders.count === 0 && destroyObject(this.iommufd, this.id) ? 'gone' : 'held';
     }
     return { answeredInvalid };
   }
 
   /** @internal A HWPT that held the fault object was destroyed: free it once the queue is closed. */
   _release(): void {
-    if (this.#object === 'held' && destroyObject(this.iommufd, this.id)) this.#object = 'gone';
+    this.#holders.count--;
+    if (this.#object === 'held' && this.#holders.count === 0 && destroyObject(this.iommufd, this.id)) this.#object = 'gone';
+  }
+
+  /** @internal A HWPT was allocated with this queue: the kernel holds the fault object for it. */
+  _hold(): void {
+    this.#holders.count++;
   }
 
   [Symbol.asyncDispose](): Promise<void> {

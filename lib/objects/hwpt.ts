@@ -67,6 +67,7 @@ export class Hwpt {
     if (vtdS1) dataType = HWPT_DATA_VTD_S1;
     try {
       const id = binding.hwptAlloc(iommufdFd(call, iommufd), { devId, ptId, flags, faultId: o.faultQueue?.id, dataType, data, vtdS1 });
+      o.faultQueue?._hold();
       return new Hwpt(iommufd, id, o.faultQueue, dataType ?? HWPT_DATA_NONE);
     } catch (e) {
       const err = e as IommufdError;
