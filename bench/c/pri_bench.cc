@@ -1,14 +1,24 @@
 // The C reference client of the real-path benchmark (npm run bench:pri): the rig's PRI test device
-// (iommufd-pri-testdev, --qemu iopf) bound to vfio-pci, attached by RID to a fault-capable HWPT,
-// driven the way a C VMM's demand-paging handler would do it, with nothing but native/uapi.h.
+// (iommufd-pri-testdev, --qemu nested or iopf) bound to vfio-pci, driven the way a C VMM's fault
+// handler would do it, with nothing but native/uapi.h.
 //
-//   pri_bench rtt PCI_ADDRESS ITERS WARMUP
+//   pri_bench rtt PCI_ADDRESS ITERS WARMUP          paging: a fault-capable HWPT on the IOAS
+//   pri_bench rtt-nested PCI_ADDRESS ITERS WARMUP   nested: a nested HWPT (VT-d stage 1 owned here)
 //
-// Per iteration, on a fresh unmapped IOVA page: write a 64-byte DMA read into the slot's registers
-// (pwrite through the VFIO region), then, timed, start it (one pwrite), poll(2)+read(2) the fault fd, IOMMU_IOAS_MAP one page at
-// the faulting address, write(2) the SUCCESS response, then pread(2) the slot's status until the
-// device says done. Also a baseline: the same DMA on an already mapped page (no fault). Prints
-// one JSON object: per-iteration nanoseconds (CLOCK_MONOTONIC, Node's hrtime clock).
+// paging: attached by RID to a fault-capable paging HWPT of an empty IOAS. Per iteration, on a
+// fresh unmapped IOVA page: write a 64-byte DMA read into the slot's registers (pwrite through the
+// VFIO region), then, timed, start it (one pwrite), poll(2)+read(2) the fault fd, IOMMU_IOAS_MAP
+// one page at the faulting address, write(2) the SUCCESS response, then pread(2) the slot's status
+// until the device says done.
+// nested: as test/guest/iopf/c/nested_check.cc does it: the IOAS maps one page at kY and this
+// program's stage-1 tables (x86 4-level, in its memory) at kTables; the device is attached to a
+// NEST_PARENT HWPT of the IOAS, then to a nested HWPT (IOMMU_HWPT_DATA_VTD_S1, FSPTPTR kTables) with
+// the fault queue. Per iteration the DMA reads a fresh IOVA absent from stage 1; the handler writes
+// the stage-1 leaf entry (IOVA -> kY; tables made on the way, as VtdStage1Table does), issues one
+// IOMMU_HWPT_INVALIDATE (VTD_S1, that page) and writes SUCCESS.
+// Both: a baseline (the same DMA again, no fault: the device and QEMU alone), and "iommu", the
+// handler's one ioctl (IOMMU_IOAS_MAP, or IOMMU_HWPT_INVALIDATE). Prints one JSON object:
+// per-iteration nanoseconds (CLOCK_MONOTONIC, Node's hrtime clock).
 //
 // Build: g++ -O2 -std=c++17 -I native bench/c/pri_bench.cc -o bench/build/pri_bench
 #include "uapi.h"  // first: it refuses to follow <linux/iommufd.h>
@@ -45,11 +55,21 @@ constexpr uint64_t kIova = kSlot + 0x00, kBufOffset = kSlot + 0x08, kLen = kSlot
 constexpr uint32_t kDone = 3, kError = 4;
 constexpr uint64_t kPage = 4096;
 
+// Nested: the addresses (as bench/pri_bench.mjs's Node side uses them) and the stage-1 entry bits
+// VtdStage1Table writes (IA-32e paging: P, R/W, U/S, A, D).
+constexpr uint64_t kTables = 0x8000'0000;   // IOAS address of the stage-1 tables
+constexpr uint64_t kY = 0x2'0000'0000;      // the one page the IOAS maps: every stage-1 output
+constexpr uint64_t kTablePages = 64;
+constexpr uint64_t P = 1, RW = 2, US = 4, A = 1 << 5, D = 1 << 6;
+constexpr uint64_t kAddrMask = ((1ull << 52) - 1) & ~(kPage - 1);
+
 struct Device {
   int iommufd = -1, vfio = -1, fault = -1;
-  __u32 dev_id = 0, ioas = 0;
+  __u32 dev_id = 0, ioas = 0, nested = 0;
   uint64_t bar0 = 0, config = 0;
   void* page = nullptr;
+  uint64_t* tables = nullptr;  // nested: kTablePages pages, the root first
+  uint64_t tables_used = 1;
 
   void Write32(uint64_t reg, uint32_t v) {
     if (pwrite(vfio, &v, 4, off_t(bar0 + reg)) != 4) Die("pwrite BAR0");
@@ -66,15 +86,43 @@ struct Device {
     Ioctl(vfio, VFIO_DEVICE_GET_REGION_INFO, &info, "VFIO_DEVICE_GET_REGION_INFO");
     return info.offset;
   }
-  void Map(uint64_t iova) {
+  void Map(uint64_t iova, void* va = nullptr, uint64_t length = kPage) {
     iommu_ioas_map map{};
     map.size = sizeof(map);
     map.flags = IOMMU_IOAS_MAP_FIXED_IOVA | IOMMU_IOAS_MAP_READABLE | IOMMU_IOAS_MAP_WRITEABLE;
     map.ioas_id = ioas;
-    map.user_va = uintptr_t(page);
-    map.length = kPage;
+    map.user_va = uintptr_t(va ? va : page);
+    map.length = length;
     map.iova = iova;
     Ioctl(iommufd, IOMMU_IOAS_MAP, &map, "IOMMU_IOAS_MAP");
+  }
+  // The stage-1 leaf entry of iova, making the tables on the way (the walk of VtdStage1Table#leaf).
+  uint64_t* Leaf(uint64_t iova) {
+    uint64_t* table = tables;
+    for (int level = 3; level > 0; level--) {
+      uint64_t& e = table[(iova >> (12 + 9 * level)) & 511];
+      if (!(e & P)) {
+        if (tables_used == kTablePages) { errno = ENOSPC; Die("stage-1 tables full"); }
+        e = (kTables + tables_used++ * kPage) | P | RW | US | A;
+      }
+      table = tables + ((e & kAddrMask) - kTables) / 8;
+    }
+    return &table[(iova >> 12) & 511];
+  }
+  // IOMMU_HWPT_INVALIDATE of one page of the nested HWPT (IOMMU_HWPT_INVALIDATE_DATA_VTD_S1).
+  void Invalidate(uint64_t iova) {
+    iommu_hwpt_vtd_s1_invalidate e{};
+    e.addr = iova;
+    e.npages = 1;
+    iommu_hwpt_invalidate inv{};
+    inv.size = sizeof(inv);
+    inv.hwpt_id = nested;
+    inv.data_uptr = uintptr_t(&e);
+    inv.data_type = IOMMU_HWPT_INVALIDATE_DATA_VTD_S1;
+    inv.entry_len = sizeof(e);
+    inv.entry_num = 1;
+    Ioctl(iommufd, IOMMU_HWPT_INVALIDATE, &inv, "IOMMU_HWPT_INVALIDATE");
+    if (inv.entry_num != 1) { errno = EPROTO; Die("IOMMU_HWPT_INVALIDATE did not do its entry"); }
   }
   void Prepare(uint64_t iova) {
     Write32(kIova, uint32_t(iova));
@@ -94,7 +142,14 @@ struct Device {
   }
 };
 
-Device Open(const char* address) {
+void Attach(Device& d, __u32 pt_id) {
+  vfio_device_attach_iommufd_pt at{};
+  at.argsz = sizeof(at);
+  at.pt_id = pt_id;
+  Ioctl(d.vfio, VFIO_DEVICE_ATTACH_IOMMUFD_PT, &at, "VFIO_DEVICE_ATTACH_IOMMUFD_PT");
+}
+
+Device Open(const char* address, bool nested) {
   Device d;
   std::string dir = std::string("/sys/bus/pci/devices/") + address + "/vfio-dev";
   DIR* dd = opendir(dir.c_str());
@@ -117,26 +172,54 @@ Device Open(const char* address) {
   fa.size = sizeof(fa);
   Ioctl(d.iommufd, IOMMU_FAULT_QUEUE_ALLOC, &fa, "IOMMU_FAULT_QUEUE_ALLOC");
   d.fault = int(fa.out_fault_fd);
-  iommu_hwpt_alloc hw{};
-  hw.size = sizeof(hw);
-  hw.flags = IOMMU_HWPT_FAULT_ID_VALID;
-  hw.dev_id = d.dev_id;
-  hw.pt_id = d.ioas;
-  hw.fault_id = fa.out_fault_id;
-  Ioctl(d.iommufd, IOMMU_HWPT_ALLOC, &hw, "IOMMU_HWPT_ALLOC");
-  vfio_device_attach_iommufd_pt at{};
-  at.argsz = sizeof(at);
-  at.pt_id = hw.out_hwpt_id;
-  Ioctl(d.vfio, VFIO_DEVICE_ATTACH_IOMMUFD_PT, &at, "VFIO_DEVICE_ATTACH_IOMMUFD_PT");
+  d.page = mmap(nullptr, kPage, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (d.page == MAP_FAILED) Die("mmap");
+  memset(d.page, 0x5a, kPage);
+  if (!nested) {
+    iommu_hwpt_alloc hw{};
+    hw.size = sizeof(hw);
+    hw.flags = IOMMU_HWPT_FAULT_ID_VALID;
+    hw.dev_id = d.dev_id;
+    hw.pt_id = d.ioas;
+    hw.fault_id = fa.out_fault_id;
+    Ioctl(d.iommufd, IOMMU_HWPT_ALLOC, &hw, "IOMMU_HWPT_ALLOC");
+    Attach(d, hw.out_hwpt_id);
+  } else {
+    // The IOAS (stage 2): the page every stage-1 entry points at, and the stage-1 tables.
+    d.Map(kY);
+    d.tables = static_cast<uint64_t*>(mmap(nullptr, kTablePages * kPage, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0));
+    if (d.tables == MAP_FAILED) Die("mmap tables");
+    d.Map(kTables, d.tables, kTablePages * kPage);
+    iommu_hwpt_alloc parent{};
+    parent.size = sizeof(parent);
+    parent.flags = IOMMU_HWPT_ALLOC_NEST_PARENT;
+    parent.dev_id = d.dev_id;
+    parent.pt_id = d.ioas;
+    Ioctl(d.iommufd, IOMMU_HWPT_ALLOC, &parent, "IOMMU_HWPT_ALLOC NEST_PARENT");
+    // The parent first (as the Node side and examples/nested-stage1.mjs do; 6.12 needs it).
+    Attach(d, parent.out_hwpt_id);
+    iommu_hwpt_vtd_s1 s1{};
+    s1.pgtbl_addr = kTables;
+    s1.addr_width = 48;
+    iommu_hwpt_alloc hw{};
+    hw.size = sizeof(hw);
+    hw.flags = IOMMU_HWPT_FAULT_ID_VALID;
+    hw.dev_id = d.dev_id;
+    hw.pt_id = parent.out_hwpt_id;
+    hw.data_type = IOMMU_HWPT_DATA_VTD_S1;
+    hw.data_len = sizeof(s1);
+    hw.data_uptr = uintptr_t(&s1);
+    hw.fault_id = fa.out_fault_id;
+    Ioctl(d.iommufd, IOMMU_HWPT_ALLOC, &hw, "IOMMU_HWPT_ALLOC nested (VTD_S1)");
+    d.nested = hw.out_hwpt_id;
+    Attach(d, d.nested);
+  }
   d.bar0 = d.RegionOffset(0);
   d.config = d.RegionOffset(7);
   uint16_t cmd;
   if (pread(d.vfio, &cmd, 2, off_t(d.config + 4)) != 2) Die("pread PCI_COMMAND");
   cmd |= 4;  // bus master: vfio-pci turns it off on open
   if (pwrite(d.vfio, &cmd, 2, off_t(d.config + 4)) != 2) Die("pwrite PCI_COMMAND");
-  d.page = mmap(nullptr, kPage, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (d.page == MAP_FAILED) Die("mmap");
-  memset(d.page, 0x5a, kPage);
   return d;
 }
 
@@ -146,10 +229,10 @@ void PrintArray(const char* name, const std::vector<uint64_t>& v, bool last = fa
   printf("]%s", last ? "" : ",");
 }
 
-int Rtt(const char* address, size_t iters, size_t warmup) {
-  Device d = Open(address);
+int Rtt(const char* address, size_t iters, size_t warmup, bool nested) {
+  Device d = Open(address, nested);
   const uint64_t base = 0x1'0000'0000ull;  // a fresh page per iteration, never mapped before
-  std::vector<uint64_t> total, delivered, handler, completion, baseline;
+  std::vector<uint64_t> total, delivered, handler, iommu, completion, baseline;
   iommu_hwpt_pgfault rec[16];
   for (size_t i = 0; i < warmup + iters; i++) {
     uint64_t iova = base + i * kPage;
@@ -166,7 +249,17 @@ int Rtt(const char* address, size_t iters, size_t warmup) {
     }
     uint64_t t1 = Now();
     if (size_t(n) != sizeof(rec[0]) || rec[0].addr != iova) { errno = EPROTO; Die("unexpected fault record"); }
-    d.Map(rec[0].addr);
+    uint64_t ta, tb;
+    if (!nested) {
+      ta = Now();
+      d.Map(rec[0].addr);
+      tb = Now();
+    } else {
+      *d.Leaf(rec[0].addr) = kY | P | US | A | RW | D;
+      ta = Now();
+      d.Invalidate(rec[0].addr);
+      tb = Now();
+    }
     iommu_hwpt_page_response resp{rec[0].cookie, IOMMUFD_PAGE_RESP_SUCCESS};
     if (write(d.fault, &resp, sizeof(resp)) != sizeof(resp)) Die("write response");
     uint64_t t2 = Now();
@@ -180,6 +273,7 @@ int Rtt(const char* address, size_t iters, size_t warmup) {
     total.push_back(t3 - t0);
     delivered.push_back(t1 - t0);
     handler.push_back(t2 - t1);
+    iommu.push_back(tb - ta);
     completion.push_back(t3 - t2);
     baseline.push_back(t4 - t3);
   }
@@ -187,6 +281,7 @@ int Rtt(const char* address, size_t iters, size_t warmup) {
   PrintArray("total", total);
   PrintArray("delivered", delivered);
   PrintArray("handler", handler);
+  PrintArray("iommu", iommu);
   PrintArray("completion", completion);
   PrintArray("baseline", baseline, true);
   printf("}\n");
@@ -196,7 +291,8 @@ int Rtt(const char* address, size_t iters, size_t warmup) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc == 5 && !strcmp(argv[1], "rtt")) return Rtt(argv[2], strtoul(argv[3], nullptr, 0), strtoul(argv[4], nullptr, 0));
-  fprintf(stderr, "usage: pri_bench rtt PCI_ADDRESS ITERS WARMUP\n");
+  if (argc == 5 && (!strcmp(argv[1], "rtt") || !strcmp(argv[1], "rtt-nested")))
+    return Rtt(argv[2], strtoul(argv[3], nullptr, 0), strtoul(argv[4], nullptr, 0), !strcmp(argv[1], "rtt-nested"));
+  fprintf(stderr, "usage: pri_bench rtt|rtt-nested PCI_ADDRESS ITERS WARMUP\n");
   return 2;
 }
