@@ -6,6 +6,7 @@
         "native/addon.cc",
         "native/iommufd.cc",
         "native/ioas.cc",
+        "native/ioas_handle.cc",
         "native/hwpt.cc",
         "native/fault_queue.cc",
         "native/event_pump.cc",

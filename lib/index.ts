@@ -4,6 +4,7 @@ export { Iommufd } from './objects/iommufd.js';
 export {
   allocPages, Ioas, IOAS_MAP_FIXED_IOVA, IOAS_MAP_READABLE, IOAS_MAP_WRITEABLE, type IovaRange, type MapOptions,
 } from './objects/ioas.js';
+export { IoasHandle, IoasMapper, type IoasDescriptor, type MapperMapOptions } from './objects/ioas_handle.js';
 export {
   Hwpt, HWPT_ALLOC_DIRTY_TRACKING, HWPT_ALLOC_NEST_PARENT, HWPT_ALLOC_PASID, HWPT_FAULT_ID_VALID, type HwptAllocOptions,
 } from './objects/hwpt.js';
@@ -23,6 +24,12 @@ export {
   PGFAULT_FLAGS_LAST_PAGE, PGFAULT_FLAGS_PASID_VALID, PGFAULT_PERM_EXEC, PGFAULT_PERM_PRIV, PGFAULT_PERM_READ,
   PGFAULT_PERM_WRITE, type FaultRecord, type ResponseCode,
 } from './fault/fault.js';
+// paging/: a guest-RAM window served on demand, within a budget of pinned memory.
+export {
+  DemandPager, type DemandPagerCloseOptions, type DemandPagerCloseResult, type DemandPagerOptions, type DemandPagerStats, type FaultErrorInfo,
+  type PagePolicy, type PageRequest, type PolicyAnswer,
+} from './paging/pager.js';
+export type { LatencyPercentiles } from './paging/latency.js';
 // vevent/: vIOMMU event queues, their batches and record decoders.
 export {
   Vevent, VeventQueue, VEVENTQ_MAX_DEPTH, type VeventBatchHandler, type VeventLoss, type VeventQueueOptions, type VeventQueueStats,

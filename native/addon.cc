@@ -118,6 +118,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitProbe(env, exports);
   InitViommu(env, exports);
   InitVeventq(env, exports);
+  InitIoasHandle(env, exports);
   return exports;
 }
 

@@ -61,5 +61,11 @@ void InitVfioDevice(Napi::Env env, Napi::Object exports);
 void InitProbe(Napi::Env env, Napi::Object exports);
 void InitViommu(Napi::Env env, Napi::Object exports);
 void InitVeventq(Napi::Env env, Napi::Object exports);
+void InitIoasHandle(Napi::Env env, Napi::Object exports);
+
+// IOAS handles (ioas_handle.cc) of an iommufd fd that is being closed, or of an IOAS just
+// destroyed, end: no thread can reach that fd number or object id through them again.
+void InvalidateIoasHandlesOfFd(napi_env env, int fd);
+void InvalidateIoasHandlesOfObject(napi_env env, int fd, uint32_t id);
 
 }  // namespace iommufd

@@ -24,6 +24,7 @@ static Napi::Value Open(const Napi::CallbackInfo& info) {
 static Napi::Value Close(const Napi::CallbackInfo& info) {
   int fd = ArgFd(info, 0, "close");
   info.Env().GetInstanceData<Instance>()->fds.erase(fd);
+  InvalidateIoasHandlesOfFd(info.Env(), fd);  // before the number can name another file
   // close(2) releases the fd even when it reports EINTR; never retry it.
   if (::close(fd) < 0 && errno != EINTR) throw SystemError(info.Env(), errno, "close");
   return info.Env().Undefined();
@@ -33,7 +34,9 @@ static Napi::Value Destroy(const Napi::CallbackInfo& info) {
   iommu_destroy cmd{};
   cmd.size = sizeof(cmd);
   cmd.id = ArgU32(info, 1, "IOMMU_DESTROY", "id");
-  Ioctl(info.Env(), ArgFd(info, 0, "IOMMU_DESTROY"), IOMMU_DESTROY, "IOMMU_DESTROY", &cmd);
+  int fd = ArgFd(info, 0, "IOMMU_DESTROY");
+  Ioctl(info.Env(), fd, IOMMU_DESTROY, "IOMMU_DESTROY", &cmd);
+  InvalidateIoasHandlesOfObject(info.Env(), fd, cmd.id);  // before the id can name a newer object
   return info.Env().Undefined();
 }
 

@@ -59,6 +59,16 @@ export interface Binding {
   ioasIovaRanges(fd: number, ioasId: number): { ranges: { start: bigint; last: bigint }[]; alignment: bigint };
   ioasMap(fd: number, ioasId: number, memory: ArrayBuffer | ArrayBufferView, iova: bigint | undefined, flags: number): bigint;
   ioasUnmap(fd: number, ioasId: number, iova: bigint, length: bigint): bigint;
+  /** An IOAS handle (native/ioas_handle.cc): a token any thread maps `memory` by; the calling
+   *  thread owns it and keeps `memory` referenced until ioasHandleClose (or the IOAS's destroy,
+   *  the iommufd's close, this thread's end). */
+  ioasHandleOpen(fd: number, ioasId: number, memory: ArrayBuffer | SharedArrayBuffer | ArrayBufferView): { token: number; pageOffset: number };
+  /** Ends the handle (waiting for a map in flight on another thread); the bytes ever mapped through it. */
+  ioasHandleClose(token: number): bigint;
+  /** IOMMU_IOAS_MAP of [offset, offset + length) of the handle's memory; iova as given (number or
+   *  bigint), undefined: the kernel picks. A closed handle: IommufdError ERR_IOMMUFD_CLOSED. */
+  ioasHandleMap<I extends number | bigint>(token: number, offset: number, length: number, iova: I | undefined, flags: number): I;
+  ioasHandleUnmap<I extends number | bigint>(token: number, iova: I, length: I): I;
   hwptAlloc(fd: number, options: { devId: number; ptId: number; flags?: number; faultId?: number; dataType?: number; data?: Uint8Array;
     vtdS1?: { pgtblAddr: bigint; addrWidth: number; sre: boolean; eafe: boolean; wpe: boolean } }): number;
   /** IOMMU_HWPT_INVALIDATE of `entries` in one ioctl; a refusal throws with `done` (entries processed). */

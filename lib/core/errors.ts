@@ -45,6 +45,8 @@ export const ErrorCodes = {
   PCI_BIND: 'ERR_IOMMUFD_PCI_BIND',
   /** Hwpt.invalidate() on a HWPT that is not a nested one of a known stage-1 type. */
   NOT_NESTED: 'ERR_IOMMUFD_NOT_NESTED',
+  /** A DemandPager's policy hook did not settle within its policyTimeoutMs (the fault was answered INVALID). */
+  POLICY_TIMEOUT: 'ERR_IOMMUFD_POLICY_TIMEOUT',
 } as const;
 
 /** ERR_IOMMUFD_CLOSED: `call` ('Ioas.map') was made on (or with) `what`, which is closed. */

@@ -197,6 +197,11 @@ export class FaultQueue implements AsyncIterable<FaultGroup> {
     return serveInWorker(this.#serveTarget('FaultQueue.serveInWorker'), handlerModule, options);
   }
 
+  /** @internal Lends the queue to a serve loop of another concern (the demand pager): as serve()'s. */
+  _serveTarget(op: string): ServeTarget {
+    return this.#serveTarget(op);
+  }
+
   #serveTarget(op: string): ServeTarget {
     if (this.closed) throw closedError(op, 'the fault queue');
     if (this.#serving) throw new IommufdError(`${op}: the queue is being served already`, ErrorCodes.SERVING);

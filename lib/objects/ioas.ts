@@ -7,6 +7,7 @@ import {
 import { binding } from '../core/binding.js';
 import { closedError } from '../core/errors.js';
 import type { IommufdContext } from '../core/context.js';
+import { IoasHandle } from './ioas_handle.js';
 
 export const IOAS_MAP_FIXED_IOVA = 1 << 0;
 export const IOAS_MAP_WRITEABLE = 1 << 1;
@@ -62,6 +63,8 @@ export class Ioas {
   readonly id: number;
   // Mapped memory must outlive its mapping: the kernel has its pages pinned.
   #mapped = new Map<bigint, { memory: ArrayBuffer | ArrayBufferView | SharedArrayBuffer; length: bigint }>();
+  // Memory that closed IoasHandles mapped from (their mappings may remain): until unmap() or destroy().
+  #kept = new Set<ArrayBuffer | ArrayBufferView | SharedArrayBuffer>();
   #destroyed = false;
 
   /** @internal Use Iommufd.allocIoas(). */
@@ -110,9 +113,29 @@ export class Ioas {
     const fd = this.#fd(call);
     // The kernel's "everything" is iova 0 with length U64_MAX.
     const done = binding.ioasUnmap(fd, this.id, iova ?? 0n, all ? 2n ** 64n - 1n : length ?? this.#mapped.get(iova)?.length ?? 0n);
-    if (all) this.#mapped.clear();
-    else this.#mapped.delete(iova);
+    if (all) {
+      this.#mapped.clear();
+      this.#kept.clear();
+    } else {
+      this.#mapped.delete(iova);
+    }
     return done;
+  }
+
+  /**
+   * A handle that makes this IOAS usable from another thread (a worker) for mapping `memory`
+   * (an ArrayBuffer, a SharedArrayBuffer or a view of one; fixed-length): pass its `descriptor`
+   * there and IoasMapper.open(descriptor) maps ranges of the memory. The memory stays referenced
+   * while the handle is open and is marked untransferable (a transfer would move it out of this
+   * thread's reach). See IoasHandle.
+   */
+  handle(memory: ArrayBuffer | SharedArrayBuffer | ArrayBufferView): IoasHandle {
+    return new IoasHandle(this, memory, 'Ioas.handle');
+  }
+
+  /** @internal A closed handle's memory, which its mappings may still use. */
+  _keep(memory: ArrayBuffer | ArrayBufferView | SharedArrayBuffer): void {
+    this.#kept.add(memory);
   }
 
   /** IOMMU_IOAS_IOVA_RANGES: where IOVAs may be placed, and their required alignment. */
@@ -127,5 +150,6 @@ export class Ioas {
     this.iommufd.destroy(this.id);
     this.#destroyed = true;
     this.#mapped.clear();
+    this.#kept.clear();
   }
 }

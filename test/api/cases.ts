@@ -211,9 +211,9 @@ export function casesOf(s: CallSpec): Case[] {
         args: b.args ?? ((w) => { const args = base(w); return replace(args, index, path, b.value(w, args)); }),
       });
     }
-    for (const a of accept) {
+    for (const a of param.accept === 'none' ? [] : accept) {
       cases.push({
-        spec: s, label: `${param.name}: ${a.label} (accepted)`, receiver: 'fresh', expect: { accept: param.accept ?? 'kernel' },
+        spec: s, label: `${param.name}: ${a.label} (accepted)`, receiver: 'fresh', expect: { accept: (param.accept as 'ok' | 'kernel' | undefined) ?? 'kernel' },
         args: (w) => { const args = base(w); return replace(args, index, path, a.value(w, args)); },
       });
     }

@@ -6,7 +6,8 @@
 // (test/unit/arguments.test.ts, test/guest/*/arguments.test.ts) walk them; test/unit/api_spec.test.ts
 // checks that this table names every public call the entry points export.
 import type {
-  FaultBatch, FaultGroup, FaultQueue, FaultServer, Hwpt, Ioas, Iommufd, Vdevice, Vevent, VeventBatch, VeventQueue, VfioDevice, Viommu,
+  DemandPager, FaultBatch, FaultGroup, FaultQueue, FaultServer, Hwpt, Ioas, IoasHandle, IoasMapper, Iommufd, Vdevice, Vevent, VeventBatch, VeventQueue,
+  VfioDevice, Viommu,
 } from '../../lib/index.js';
 import {
   allocPages, bindVfioPci, FAULT_RECORD_SIZE, HWPT_ALLOC_NEST_PARENT, MAX_BUFFER_RECORDS, VEVENTQ_MAX_DEPTH, VEVENTQ_TYPE_ARM_SMMUV3,
@@ -51,10 +52,15 @@ export interface World {
   foreign: Record<string, unknown>;
   /** Closed (or destroyed) objects, by class name. */
   closedArg: Record<string, unknown>;
+  /** A handle of `ioas` for 64 KiB of page-aligned memory, and a mapper of it (on this thread). */
+  ioasHandle: IoasHandle;
+  ioasMapper: IoasMapper;
+  /** A demand pager serving `queue` for a window of `ioas`. */
+  pager: DemandPager;
 }
 
 export type ReceiverKind = 'iommufd' | 'ioas' | 'faultHwpt' | 'nestedHwpt' | 'stage1' | 'dev' | 'queue' | 'faultBatch' | 'faultGroup' | 'server' | 'viommu' | 'vdevice'
-  | 'veventQueue' | 'veventBatch' | 'vevent' | 'vfio' | 'vfioUnbound' | 'pri';
+  | 'veventQueue' | 'veventBatch' | 'vevent' | 'vfio' | 'vfioUnbound' | 'pri' | 'ioasHandle' | 'ioasMapper' | 'pager';
 
 /** Where a call is walked: the host (pure code, or a fake device), or a guest of the rig. */
 export type Runner = 'host' | 'mock' | 'vtd' | 'pri';
@@ -111,8 +117,9 @@ export interface Param {
   /** The valid call this parameter's cases vary (default: the call's own valid call). */
   base?: (w: World) => unknown[];
   /** Bytes of every kind (a DataView, a SharedArrayBuffer...) are accepted: 'ok' the call then
-   *  succeeds, 'kernel' (the default) it reaches the kernel, which may refuse such memory. */
-  accept?: 'ok' | 'kernel';
+   *  succeeds, 'kernel' (the default) it reaches the kernel, which may refuse such memory; 'none':
+   *  not walked here (the call needs page-aligned memory, which the walk's copies are not). */
+  accept?: 'ok' | 'kernel' | 'none';
 }
 
 export interface CallSpec {
@@ -183,7 +190,7 @@ const getters = (cls: ReceiverKind, runner: Runner, names: string[], closed: 'th
 const className: Record<ReceiverKind, string> = {
   iommufd: 'Iommufd', ioas: 'Ioas', faultHwpt: 'Hwpt', nestedHwpt: 'Hwpt', stage1: 'VtdStage1Table', dev: 'MockDevice', queue: 'FaultQueue', faultBatch: 'FaultBatch', faultGroup: 'FaultGroup',
   server: 'FaultServer', viommu: 'Viommu', vdevice: 'Vdevice', veventQueue: 'VeventQueue', veventBatch: 'VeventBatch', vevent: 'Vevent',
-  vfio: 'VfioDevice', vfioUnbound: 'VfioDevice', pri: 'PriTestDevice',
+  vfio: 'VfioDevice', vfioUnbound: 'VfioDevice', pri: 'PriTestDevice', ioasHandle: 'IoasHandle', ioasMapper: 'IoasMapper', pager: 'DemandPager',
 };
 
 // FaultBatch: the runner's batch holds 8 single-record groups; valid calls take a group each.
@@ -265,6 +272,25 @@ export const spec: CallSpec[] = [
     params: [opt('iova', u64), opt('length', u64, { extra: [{ label: 'without an iova', value: () => 4096n, code: 'ERR_INVALID_ARG_VALUE' }], base: () => [undefined, 4096n] })],
     before: (w) => { w.ioas.map(allocPages(4096), { iova: 0x4000_0000n }); },
     valid: () => [0x4000_0000n, 4096n] },
+  { call: 'Ioas.handle', kind: 'method', receiver: 'ioas', runner: 'mock', closed: 'throws',
+    params: [p('memory', bytes, { accept: 'ok', extra: [
+      { label: 'a resizable ArrayBuffer', value: () => new (ArrayBuffer as unknown as new (n: number, o: object) => ArrayBuffer)(4096, { maxByteLength: 8192 }), code: 'ERR_INVALID_ARG_VALUE' },
+      { label: 'empty', value: () => new ArrayBuffer(0), code: 'ERR_INVALID_ARG_VALUE' }] })],
+    valid: () => [allocPages(16384)], after: (h) => (h as IoasHandle).close() },
+  ...getters('ioasHandle', 'mock', ['closed'], 'ok'),
+  { call: 'IoasHandle.close', kind: 'method', receiver: 'ioasHandle', runner: 'mock', params: [], valid: () => [], closed: 'ok' },
+  { call: 'IoasHandle._close', kind: 'method', receiver: 'ioasHandle', runner: 'mock', params: [], closed: 'none', internal: "@internal, '_'" },
+  { call: 'IoasMapper.open', kind: 'static', runner: 'host', closed: 'none', valid: () => [{ token: 1, ioasId: 1, length: 4096 }],
+    params: [p('descriptor', obj(p('descriptor.token', id), p('descriptor.ioasId', id), p('descriptor.length', int(1, Number.MAX_SAFE_INTEGER))))] },
+  { call: 'IoasMapper.map', kind: 'method', receiver: 'ioasMapper', runner: 'mock', closed: 'throws',
+    params: [
+      p('offset', int(0, U32, (_a, w) => w.ioasMapper.length - 1), { extra: [{ label: 'not a page multiple', value: () => 100, code: 'ERR_OUT_OF_RANGE' }] }),
+      p('length', int(4096, U32, (args, w) => w.ioasMapper.length - (args[0] as number)), { extra: [{ label: 'not a page multiple', value: () => 4196, code: 'ERR_OUT_OF_RANGE' }] }),
+      opt('options', obj(opt('options.iova', u64), opt('options.readable', bool), opt('options.writable', bool)))],
+    valid: () => [4096, 8192, { iova: 0x4000_0000n }] },
+  { call: 'IoasMapper.unmap', kind: 'method', receiver: 'ioasMapper', runner: 'mock', closed: 'throws', params: [p('iova', u64), p('length', u64)],
+    before: (w) => { w.ioasMapper.map(0, 4096, { iova: 0x4000_0000n }); }, valid: () => [0x4000_0000n, 4096n] },
+  ...getters('ioasMapper', 'mock', ['ioasId', 'length'], 'ok'),
   { call: 'Ioas.iovaRanges', kind: 'method', receiver: 'ioas', runner: 'mock', params: [], valid: () => [], closed: 'throws' },
   { call: 'Ioas.destroy', kind: 'method', receiver: 'ioas', runner: 'mock', params: [], valid: () => [], closed: 'ok' },
   ...getters('ioas', 'mock', ['destroyed'], 'ok'),
@@ -339,6 +365,35 @@ export const spec: CallSpec[] = [
     params: [p('bytes', u8), opt('byteLength', int(0, U32, byteLength), { extra: [{ label: 'not whole records', value: () => FAULT_RECORD_SIZE + 1, code: 'ERR_OUT_OF_RANGE' }] })] },
   { call: 'forEachFaultGroup', kind: 'function', runner: 'host', closed: 'none', valid: () => [records(3), 2 * FAULT_RECORD_SIZE, () => {}],
     params: [p('view', dataView), p('byteLength', int(0, U32, byteLength), { extra: [{ label: 'not whole records', value: () => 7, code: 'ERR_OUT_OF_RANGE' }] }), p('onGroup', fn)] },
+
+  // ---- paging/: the demand pager ----------------------------------------------------------------
+  { call: 'DemandPager.start', kind: 'static', runner: 'mock', closed: 'none', async: true,
+    params: [p('options', obj(
+      p('options.ioas', instance('Ioas', true, false)),
+      p('options.faultQueue', instance('FaultQueue', true, true)),
+      p('options.memory', bytes, { accept: 'none', extra: [{ label: 'not page aligned', value: () => new Uint8Array(allocPages(8192), 2048, 4096), code: 'ERR_INVALID_ARG_VALUE' }] }),
+      p('options.iova', u64, { extra: [
+        { label: 'not page aligned', value: () => 0x1000_0800n, code: 'ERR_OUT_OF_RANGE' },
+        { label: 'a window outside the IOAS\'s usable ranges', value: () => 0n, code: 'ERR_OUT_OF_RANGE' },
+        { label: 'a window ending above 2^53', value: () => 2n ** 53n - 4096n, code: 'ERR_OUT_OF_RANGE' }] }),
+      opt('options.length', u64, { extra: [
+        { label: 'longer than the memory', value: () => 65536n + 4096n, code: 'ERR_OUT_OF_RANGE' },
+        { label: 'not a page multiple', value: () => 5000n, code: 'ERR_OUT_OF_RANGE' }, { label: 'zero', value: () => 0n, code: 'ERR_OUT_OF_RANGE' }] }),
+      opt('options.budget', u64, { extra: [
+        { label: 'below one page', value: () => 0n, code: 'ERR_OUT_OF_RANGE' },
+        { label: 'not a page multiple', value: () => 6000n, code: 'ERR_OUT_OF_RANGE' },
+        { label: 'below one page and its fault-around', value: () => 8192n, code: 'ERR_OUT_OF_RANGE',
+          args: (w) => [{ ioas: w.ioas, faultQueue: w.queue, memory: allocPages(65536), iova: 0x1000_0000n, faultAround: 2, budget: 8192n }] }] }),
+      opt('options.faultAround', int(0, 512)),
+      opt('options.writable', bool),
+      opt('options.policy', fn),
+      opt('options.policyTimeoutMs', int(1, 2 ** 31 - 1)),
+    ))],
+    valid: (w) => [{ ioas: w.ioas, faultQueue: w.queue, memory: allocPages(65536), iova: 0x1000_0000n }],
+    after: (pager) => (pager as DemandPager).close() },
+  { call: 'DemandPager.close', kind: 'method', receiver: 'pager', runner: 'mock', closed: 'ok', async: true,
+    params: [opt('options', obj(opt('options.unmap', bool)))], valid: () => [{ unmap: false }] },
+  ...getters('pager', 'mock', ['closed', 'stats'], 'ok'),
 
   // ---- objects/viommu.ts and vevent/: vIOMMUs, vDEVICEs, vEVENTQs ------------------------------
   { call: 'Viommu.allocVdevice', kind: 'method', receiver: 'viommu', runner: 'mock', needs: 'viommu', closed: 'throws',
@@ -451,7 +506,8 @@ export const spec: CallSpec[] = [
     ['FaultBatch', '@internal: the queue hands one to its handler'], ['FaultServer', '@internal: FaultQueue.serveInWorker()'],
     ['VeventQueue', '@internal: Viommu.allocVeventQueue()'], ['VeventBatch', '@internal: the queue hands one to its handler'],
     ['Vevent', '@internal: the queue delivers them'], ['VfioDevice', 'private: VfioDevice.open(), VfioDevice.openPci()'],
-    ['MockDevice', 'private: MockDevice.create()'],
+    ['MockDevice', 'private: MockDevice.create()'], ['IoasHandle', '@internal: Ioas.handle()'], ['IoasMapper', 'private: IoasMapper.open()'],
+    ['DemandPager', 'private: DemandPager.start()'],
   ] as const).map(([cls, why]): CallSpec => ({ call: `new ${cls}`, kind: 'constructor', runner: 'host', params: [], closed: 'none', internal: why })),
 
   // ---- iommufd/testing -----------------------------------------------------------------------------

@@ -12,7 +12,7 @@ const lib = join(root, 'lib');
 
 // Lower ranks are imported by higher ones, never the reverse; folders of one rank do not import
 // each other. '.' is the two entry points (index.ts, testing.ts).
-const RANK: Record<string, number> = { core: 0, fault: 1, vevent: 1, objects: 2, device: 3, testing: 4, probe: 5, '.': 6 };
+const RANK: Record<string, number> = { core: 0, fault: 1, vevent: 1, objects: 2, device: 3, paging: 3, testing: 4, probe: 5, '.': 6 };
 
 const walk = (dir: string): string[] => readdirSync(dir, { withFileTypes: true })
   .flatMap((e) => (e.isDirectory() ? walk(join(dir, e.name)) : [join(dir, e.name)]));

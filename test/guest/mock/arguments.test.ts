@@ -6,7 +6,7 @@
 // are reported as skipped, with the reason, never as passed.
 import { afterAll, describe, expect, it } from 'vitest';
 import {
-  type FaultBatch, type FaultQueue, HWPT_ALLOC_NEST_PARENT, Iommufd, type Vevent, type VeventBatch, type VeventQueue,
+  allocPages, DemandPager, type FaultBatch, type FaultQueue, HWPT_ALLOC_NEST_PARENT, IoasMapper, Iommufd, type Vevent, type VeventBatch, type VeventQueue,
 } from '../../../lib/index.js';
 import {
   HWPT_DATA_SELFTEST, MockDevice, selftestHwptData, VEVENTQ_TYPE_SELFTEST, VIOMMU_TYPE_SELFTEST, VtdStage1Table,
@@ -64,6 +64,8 @@ function mockWorld(): World {
       w.dev.replace(nested.id);
       return queue;
     },
+    ioasHandle: (w) => w.ioas.handle(allocPages(65536)),
+    ioasMapper: (w) => IoasMapper.open(w.ioasHandle.descriptor),
     foreign: () => {
       const other = open();
       const ioas = other.allocIoas();
@@ -94,6 +96,8 @@ async function prepare(w: World, kind: ReceiverKind | undefined): Promise<World>
     w.faultGroup = (await queue.next()).value!;
   } else if (kind === 'server') {
     w.server = await w.queue.serveInWorker(handlers);
+  } else if (kind === 'pager') {
+    w.pager = await DemandPager.start({ ioas: w.ioas, faultQueue: w.queue, memory: allocPages(65536), iova: 0x1000_0000n });
   } else if (kind === 'vevent') {
     const queue = w.veventQueue;
     w.dev.triggerVevent();
@@ -136,6 +140,10 @@ async function closedOf(kind: ReceiverKind, args: (w: World) => unknown[]): Prom
     case 'vdevice': await state((w) => w.vdevice.destroy()); await state(iommufdClosed); break;
     case 'veventQueue': await state((w) => w.veventQueue.close()); await state(iommufdClosed); break;
     case 'vevent': await state((w) => w.veventQueue.close()); break;
+    case 'ioasHandle': await state((w) => w.ioasHandle.close()); await state((w) => w.ioas.destroy()); await state(iommufdClosed); break;
+    // A mapper is closed with its handle: closed by its owner, its IOAS destroyed, its iommufd closed.
+    case 'ioasMapper': await state((w) => w.ioasHandle.close()); await state((w) => w.ioas.destroy()); await state(iommufdClosed); break;
+    case 'pager': await state((w) => w.pager.close()); await state((w) => w.queue.close()); await state(iommufdClosed); break;
     default: throw new Error(`no closed ${kind} in the mock runner`);
   }
   return out;
