@@ -52,7 +52,7 @@ major=${pkg#linux-source-}
 case $major in 6.*) ;; *) fragments+=("$here/kernel/iommufd-7.config") ;; esac
 
 # Bump when the build steps below change what ends up in the image.
-recipe=1
+recipe=2
 key=$( (echo "recipe $recipe"; cat "${fragments[@]}") | sha256sum | cut -c1-12)
 out=$cache/kernels/$pkg-$pkgver-$key
 if [ -f "$out/bzImage" ]; then
@@ -96,6 +96,19 @@ cp "$src/arch/x86/boot/bzImage" "$out/bzImage"
 cp "$src/.config" "$out/config"
 cp "$src/include/uapi/linux/iommufd.h" "$out/iommufd.h"   # to check lib's uAPI mirror against
 echo "$pkg $pkgver" >"$out/version"
+# The kernel's own iommufd selftests, from the same tree, against its uapi headers (npm run
+# test:kernel runs them in the rig). A tree whose selftests do not build against its own headers
+# (Debian's 6.12) keeps the compiler's errors instead, for the runner to report.
+log "building tools/testing/selftests/iommu"
+make -C "$src" -s headers >&2
+mkdir -p "$out/selftests"
+if make -C "$src/tools/testing/selftests/iommu" -s KHDR_INCLUDES="-isystem $src/usr/include" \
+    >"$out/selftests/build.log" 2>&1; then
+  cp "$src/tools/testing/selftests/iommu/iommufd" "$src/tools/testing/selftests/iommu/iommufd_fail_nth" \
+    "$out/selftests/"
+else
+  log "the selftests do not build against this tree's headers (kept in $out/selftests/build.log)"
+fi
 log "built in $(($(date +%s) - start)) s: $out/bzImage"
 rm -rf "$work"
 echo "$out/bzImage"
