@@ -41,7 +41,8 @@ Boots the rig guest (QEMU q35 + intel-iommu + edu) and runs one command in it.
                              (default: a new dir in the cache)
   -q, --quiet                no rig progress lines on stderr
 In the guest: IOMMUFD_RIG=1, IOMMUFD_RIG_KERNEL=<series or path>, IOMMUFD_RIG_KERNEL_RELEASE=<x.y.z>,
-IOMMUFD_RIG_INTEL_IOMMU=on|off, IOMMUFD_RIG_QEMU=system|iopf|nested.`;
+IOMMUFD_RIG_KERNEL_DIR=<the image's directory: config, selftests/>, IOMMUFD_RIG_INTEL_IOMMU=on|off,
+IOMMUFD_RIG_QEMU=system|iopf|nested.`;
 
 function fail(msg, code = 2) {
   process.stderr.write(`iommufd-rig: ${msg}\n`);
@@ -293,6 +294,7 @@ const env = {
   IOMMUFD_RIG: '1',
   IOMMUFD_RIG_KERNEL: opt.kernel,
   IOMMUFD_RIG_KERNEL_RELEASE: kernelRelease(image),
+  IOMMUFD_RIG_KERNEL_DIR: dirname(resolve(image)),
   IOMMUFD_RIG_INTEL_IOMMU: opt['intel-iommu'],
   IOMMUFD_RIG_QEMU: nesting ? 'nested' : iopf ? 'iopf' : 'system',
 };

@@ -2,7 +2,7 @@
 // npm run test:guest: builds what is missing, then boots the rig once per kernel configuration and
 // runs the guest vitest suite inside, printing vitest's own output. Exits non-zero if any boot fails.
 //
-//   node scripts/test-guest.mjs [--only newest|6.12|iopf|nested] [--env NAME=VALUE]... [vitest args...]
+//   node scripts/test-guest.mjs [--only newest|6.12|iopf|nested|kernel] [--env NAME=VALUE]... [vitest args...]
 //
 // Which suites run where (the directories under test/guest say what they need):
 //   any   every boot
@@ -11,6 +11,8 @@
 //   vtd   intel-iommu on: the VFIO path with the edu device
 //   iopf  --qemu iopf (QEMU 10.2 built by scripts/build-qemu.sh, cached): the PRI test device,
 //         real page requests through the emulated intel-iommu
+//   kernel the kernel's own iommufd selftests, built from the same tree as the guest kernel
+//         (--only kernel: just these, npm run test:kernel)
 //   nested --qemu nested (the same QEMU, intel-iommu x-nesting=on): the PRI test device on a nested
 //         HWPT whose stage 1 the test owns
 import { spawnSync } from 'node:child_process';
@@ -29,14 +31,15 @@ const env = [];
 for (let k; (k = args.indexOf('--env')) >= 0;) env.push('--env', args.splice(k, 2)[1]);
 
 const boots = [
-  { kernel: 'newest', intelIommu: 'on', suites: ['any', 'mock', 'vtd'] },
-  { kernel: '6.12', intelIommu: 'off', suites: ['any', 'mock'] },
+  { kernel: 'newest', intelIommu: 'on', suites: ['any', 'mock', 'vtd', 'kernel'] },
+  { kernel: '6.12', intelIommu: 'off', suites: ['any', 'mock', 'kernel'] },
   { kernel: '6.12', intelIommu: 'on', suites: ['any', 'vtd'] },
   { kernel: 'newest', intelIommu: 'on', qemu: 'iopf', suites: ['iopf'] },
   { kernel: '6.12', intelIommu: 'on', qemu: 'iopf', suites: ['iopf'] },
   { kernel: 'newest', intelIommu: 'on', qemu: 'nested', suites: ['nested'] },
   { kernel: '6.12', intelIommu: 'on', qemu: 'nested', suites: ['nested'] },
-].filter((b) => !only || b.kernel === only || b.qemu === only);
+].filter((b) => !only || b.kernel === only || b.qemu === only || (only === 'kernel' && b.suites.includes('kernel')))
+  .map((b) => (only === 'kernel' ? { ...b, suites: ['kernel'] } : b));
 
 function run(cmd, argv) {
   const r = spawnSync(cmd, argv, { cwd: root, stdio: 'inherit' });

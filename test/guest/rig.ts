@@ -7,6 +7,8 @@ export const rig = {
   kernel: process.env.IOMMUFD_RIG_KERNEL ?? '',
   /** Upstream version of the Debian source the image was built from, e.g. '7.2.13'. */
   kernelRelease: process.env.IOMMUFD_RIG_KERNEL_RELEASE ?? '',
+  /** The kernel image's cache directory (build-kernel.sh leaves config and selftests/ there). */
+  kernelDir: process.env.IOMMUFD_RIG_KERNEL_DIR ?? '',
   intelIommu: process.env.IOMMUFD_RIG_INTEL_IOMMU === 'on',
   /** 'iopf' when booted with --qemu iopf (QEMU 10.2 with the PRI test device), 'nested' with
    *  --qemu nested (the same with x-nesting: VT-d nested translation), else 'system'. */
