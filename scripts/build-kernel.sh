@@ -32,6 +32,12 @@ case $series in
   *) log "unknown series '$series' (newest or 6.12)"; exit 2 ;;
 esac
 
+# Callers may run at once (two rigs, a test beside a build): the lists are refreshed under one
+# lock, and each image is looked up and built under its own (below), so a second caller waits and
+# then finds the image instead of deleting the tree the first one is building in.
+mkdir -p "$cache/kernels"
+exec 8>"$aptdir/.lock"
+flock 8
 # Refresh the package lists at most once a day, so a cached run does not depend on the network.
 stamp=$aptdir/lists/.updated
 if [ -z "$(find "$stamp" -mmin -1440 2>/dev/null)" ]; then
@@ -55,6 +61,9 @@ case $major in 6.*) ;; *) fragments+=("$here/kernel/iommufd-7.config") ;; esac
 recipe=2
 key=$( (echo "recipe $recipe"; cat "${fragments[@]}") | sha256sum | cut -c1-12)
 out=$cache/kernels/$pkg-$pkgver-$key
+exec 8>&-
+exec 9>"$cache/kernels/.$pkg.lock"
+flock 9
 if [ -f "$out/bzImage" ]; then
   log "cached: $out/bzImage"
   echo "$out/bzImage"
@@ -91,24 +100,29 @@ if ! make -C "$src" -j"$jobs" bzImage 2>&1 |
        / [Ee]rror[: ]|\*\*\*/ { print; fflush() }' >&2; then
   log "kernel build failed"; exit 1
 fi
-mkdir -p "$out"
-cp "$src/arch/x86/boot/bzImage" "$out/bzImage"
-cp "$src/.config" "$out/config"
-cp "$src/include/uapi/linux/iommufd.h" "$out/iommufd.h"   # to check lib's uAPI mirror against
-echo "$pkg $pkgver" >"$out/version"
+# Filled beside the cache entry and renamed into place when complete: an interrupted build never
+# leaves an image that looks cached.
+new=$out.new
+rm -rf "$new"
+mkdir -p "$new"
+cp "$src/arch/x86/boot/bzImage" "$new/bzImage"
+cp "$src/.config" "$new/config"
+cp "$src/include/uapi/linux/iommufd.h" "$new/iommufd.h"   # to check lib's uAPI mirror against
+echo "$pkg $pkgver" >"$new/version"
 # The kernel's own iommufd selftests, from the same tree, against its uapi headers (npm run
 # test:kernel runs them in the rig). A tree whose selftests do not build against its own headers
 # (Debian's 6.12) keeps the compiler's errors instead, for the runner to report.
 log "building tools/testing/selftests/iommu"
 make -C "$src" -s headers >&2
-mkdir -p "$out/selftests"
+mkdir -p "$new/selftests"
 if make -C "$src/tools/testing/selftests/iommu" -s KHDR_INCLUDES="-isystem $src/usr/include" \
-    >"$out/selftests/build.log" 2>&1; then
+    >"$new/selftests/build.log" 2>&1; then
   cp "$src/tools/testing/selftests/iommu/iommufd" "$src/tools/testing/selftests/iommu/iommufd_fail_nth" \
-    "$out/selftests/"
+    "$new/selftests/"
 else
   log "the selftests do not build against this tree's headers (kept in $out/selftests/build.log)"
 fi
+mv "$new" "$out"
 log "built in $(($(date +%s) - start)) s: $out/bzImage"
 rm -rf "$work"
 echo "$out/bzImage"

@@ -14,6 +14,7 @@ done
 command -v aarch64-linux-gnu-g++ >/dev/null || need+=(g++-aarch64-linux-gnu)  # the arm64 prebuild
 [ -f /usr/include/libelf.h ] || need+=(libelf-dev)
 [ -f /usr/include/openssl/ssl.h ] || need+=(libssl-dev)
+[ -f /usr/include/sys/capability.h ] || need+=(libcap-dev)   # the kernel's iommufd selftests
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     say "missing: ${need[*]}; install them (apt-get install ${need[*]}) or run as root"
