@@ -69,10 +69,15 @@ async function watchLoop(storm: Promise<unknown>): Promise<LoopReport> {
   };
 }
 
-function expectFair(name: string, r: LoopReport, produced: number): void {
-  console.log(`storm ${name}: ${produced} items in ${STORM_MS} ms; timer ${r.timerTicks} ticks, late p50 ${r.timerLateP50Ms} ms, max ${r.timerLateMaxMs} ms; ` +
+/** `lastRaise`: when the producer last raised an item; it must have kept raising until its deadline. */
+function expectFair(name: string, r: LoopReport, produced: number, lastRaise: number, deadline: number): void {
+  console.log(`storm ${name}: ${produced} items in ${STORM_MS} ms, the last ${Math.round(deadline - lastRaise)} ms before the deadline; timer ${r.timerTicks} ticks, late p50 ${r.timerLateP50Ms} ms, max ${r.timerLateMaxMs} ms; ` +
     `${r.roundTrips} socket round trips, max ${r.roundTripMaxMs} ms (pump turn: ${binding.pumpTurn?.batches} batches or ${binding.pumpTurn?.ms} ms)`);
-  expect(produced, 'the producer kept the queue busy').toBeGreaterThan(500);
+  // The storm is the property, not its rate (which follows the host's load under TCG: 329-400 items
+  // in 3 s with the host's two cores loaded 8-fold, thousands when idle): the producer kept
+  // raising until its deadline, so the queue was never found empty for long.
+  expect(deadline - lastRaise, 'the producer kept the queue busy until its deadline').toBeLessThan(BOUND_MS);
+  expect(produced).toBeGreaterThan(STORM_MS / BOUND_MS * 7);
   expect(r.timerLateMaxMs).toBeLessThan(BOUND_MS);
   expect(r.roundTripMaxMs).toBeLessThan(BOUND_MS);
   expect(r.timerTicks).toBeGreaterThan(STORM_MS / 10 / 4);
@@ -83,6 +88,7 @@ describe.each(kinds)('a fault storm on a %s HWPT', (kind) => {
   it('batch view: one fault raised per batch of one record, for 3 s; timers and I/O stay on time', async () => {
     const { dev, queue } = setup(kind, { bufferRecords: 1 });
     let produced = 0;
+    let lastRaise = 0;
     let answered = 0;
     const deadline = performance.now() + STORM_MS;
     const storm = new Promise<void>((done) => {
@@ -90,13 +96,14 @@ describe.each(kinds)('a fault storm on a %s HWPT', (kind) => {
         answered += batch.answerAll();
         if (performance.now() < deadline) {
           dev.triggerIopf({ groupId: produced++ & 0xff, addr: 0x10000n });
+          lastRaise = performance.now();
         } else done();
       });
     });
     dev.triggerIopf({ groupId: produced++, addr: 0x10000n });
     const report = await watchLoop(storm);
     queue.setBatchHandler(null);
-    expectFair(`${kind} batch view`, report, produced);
+    expectFair(`${kind} batch view`, report, produced, lastRaise, deadline);
     expect(answered).toBe(produced);
     expect(queue.stats).toMatchObject({ pending: 0, refused: 0 });
   });
@@ -104,8 +111,10 @@ describe.each(kinds)('a fault storm on a %s HWPT', (kind) => {
   it('for await: a consumer that raises 7 faults every 7 groups, for 3 s; timers and I/O stay on time', async () => {
     const { dev, queue } = setup(kind, { bufferRecords: 1 });
     let produced = 0;
+    let lastRaise = 0;
     const raise = (n: number) => {
       for (let i = 0; i < n; i++) dev.triggerIopf({ groupId: produced++ & 0xff, addr: 0x10000n });
+      lastRaise = performance.now();
     };
     const deadline = performance.now() + STORM_MS;
     const storm = (async () => {
@@ -120,7 +129,7 @@ describe.each(kinds)('a fault storm on a %s HWPT', (kind) => {
     })();
     raise(7);
     const report = await watchLoop(storm);
-    expectFair(`${kind} for await`, report, produced);
+    expectFair(`${kind} for await`, report, produced, lastRaise, deadline);
     const { answeredInvalid } = await queue.close();
     expect(queue.stats.answered + queue.stats.refused).toBe(produced);
     expect(answeredInvalid).toBeLessThan(7);
@@ -141,6 +150,7 @@ describe.runIf(major > 6 || (major === 6 && minor >= 15))('a vEVENT storm', () =
     const nested = iommufd.allocHwpt({ deviceId: dev.deviceId, parentId: viommu.id, dataType: HWPT_DATA_SELFTEST, data: selftestHwptData() });
     dev.replace(nested.id);
     let produced = 0;
+    let lastRaise = 0;
     let seen = 0;
     const deadline = performance.now() + STORM_MS;
     const storm = new Promise<void>((done) => {
@@ -149,6 +159,7 @@ describe.runIf(major > 6 || (major === 6 && minor >= 15))('a vEVENT storm', () =
         if (performance.now() < deadline) {
           dev.triggerVevent(1);
           produced++;
+          lastRaise = performance.now();
         } else done();
       });
     });
@@ -156,7 +167,7 @@ describe.runIf(major > 6 || (major === 6 && minor >= 15))('a vEVENT storm', () =
     produced++;
     const report = await watchLoop(storm);
     queue.setBatchHandler(null);
-    expectFair('vEVENT batch view', report, produced);
+    expectFair('vEVENT batch view', report, produced, lastRaise, deadline);
     expect(seen).toBe(produced);
     expect(queue.stats.lost).toBe(0);
     await queue.close();
