@@ -44,6 +44,9 @@ beforeAll(() => {
   expect(existsSync(`${DEBUGFS}/failslab`), 'CONFIG_FAILSLAB with debugfs mounted (the rig kernel has it)').toBe(true);
   expect(existsSync(`${DEBUGFS}/fail_page_alloc`), 'CONFIG_FAIL_PAGE_ALLOC').toBe(true);
   expect(existsSync('/proc/thread-self/fail-nth'), 'CONFIG_FAULT_INJECTION_DEBUG_FS: /proc/<tid>/fail-nth').toBe(true);
+  // Hugetlb pages for the huge-page map sweeps (each iteration maps a fresh 2 MiB page).
+  set('/proc/sys/vm/nr_hugepages', '64');
+  expect(Number(/^HugePages_Total:\s+(\d+)/m.exec(readFileSync('/proc/meminfo', 'utf8'))![1])).toBe(64);
   set(`${DEBUGFS}/failslab/ignore-gfp-wait`, 'N');
   set(`${DEBUGFS}/fail_page_alloc/ignore-gfp-wait`, 'N');
   set(`${DEBUGFS}/fail_page_alloc/ignore-gfp-highmem`, 'N');
@@ -74,6 +77,8 @@ const calls: [string, boolean][] = [
   ['Iommufd.allocIoas', true],
   ['Ioas.map', true],
   ['Ioas.map (automatic IOVA)', true],
+  ['Ioas.map (hugetlb)', true],
+  ['Ioas.map (thp)', true],
   ['Ioas.unmap', true],
   ['Ioas.iovaRanges', true],
   ['Iommufd.allocHwpt (NEST_PARENT)', true],
