@@ -2,7 +2,7 @@
 // objects/: the iommufd and what it makes (IOAS, HWPT, vIOMMU, vDEVICE).
 export { Iommufd } from './objects/iommufd.js';
 export {
-  allocPages, Ioas, IOAS_MAP_FIXED_IOVA, IOAS_MAP_READABLE, IOAS_MAP_WRITEABLE, type IovaRange, type MapOptions,
+  allocPages, type AllocPagesOptions, Ioas, IOAS_MAP_FIXED_IOVA, IOAS_MAP_READABLE, IOAS_MAP_WRITEABLE, type IovaRange, type MapOptions,
 } from './objects/ioas.js';
 export { IoasHandle, IoasMapper, type IoasDescriptor, type MapperMapOptions } from './objects/ioas_handle.js';
 export {

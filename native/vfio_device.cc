@@ -113,17 +113,38 @@ static Napi::Value RegionIo(const Napi::CallbackInfo& info, const char* op, Sysc
 static Napi::Value Read(const Napi::CallbackInfo& info) { return RegionIo(info, "pread", ::pread); }
 static Napi::Value Write(const Napi::CallbackInfo& info) { return RegionIo(info, "pwrite", ::pwrite); }
 
-// allocPages(length) -> ArrayBuffer over fresh anonymous pages, unmapped when collected. IOAS_MAP
-// needs page-aligned memory, which no JS allocation promises.
+// allocPages(length, mode = 0, align = 0) -> ArrayBuffer over fresh anonymous pages, unmapped
+// when collected. IOAS_MAP needs page-aligned memory, which no JS allocation promises. mode 1:
+// MAP_HUGETLB (the default huge page size; length a multiple of it); mode 2: THP, the range aligned
+// to `align` (the PMD size) so whole huge pages fit, then madvise(MADV_HUGEPAGE). The caller
+// checks length and align; errors are a SystemError of mmap or madvise.
 static Napi::Value AllocPages(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const char* op = "mmap";
   uint32_t length = ArgU32(info, 0, op, "length");
+  uint32_t mode = info.Length() > 1 ? ArgU32(info, 1, op, "mode") : 0;
+  uint32_t align = info.Length() > 2 ? ArgU32(info, 2, op, "align") : 0;
   long page = ::sysconf(_SC_PAGESIZE);
-  if (length == 0 || length % page != 0)
+  if (length == 0 || length % page != 0 || mode > 2 || (mode == 2 && (align == 0 || align % page != 0)))
     throw Napi::RangeError::New(env, std::string(op) + ": length must be a non-zero multiple of the page size");
-  void* p = ::mmap(nullptr, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  int flags = MAP_PRIVATE | MAP_ANONYMOUS | (mode == 1 ? MAP_HUGETLB : 0);
+  size_t span = mode == 2 ? size_t(length) + align : length;
+  void* p = ::mmap(nullptr, span, PROT_READ | PROT_WRITE, flags, -1, 0);
   if (p == MAP_FAILED) throw SystemError(env, errno, op);
+  if (mode == 2) {
+    // Trim the over-allocation to an aligned range: a THP needs a PMD-aligned virtual range.
+    uintptr_t start = reinterpret_cast<uintptr_t>(p);
+    uintptr_t aligned = (start + align - 1) / align * align;
+    if (aligned > start) ::munmap(p, aligned - start);
+    uintptr_t end = start + span;
+    if (end > aligned + length) ::munmap(reinterpret_cast<void*>(aligned + length), end - aligned - length);
+    p = reinterpret_cast<void*>(aligned);
+    if (::madvise(p, length, MADV_HUGEPAGE) != 0) {
+      int err = errno;
+      ::munmap(p, length);
+      throw SystemError(env, err, "madvise");
+    }
+  }
   return Napi::ArrayBuffer::New(env, p, length, [length](Napi::Env, void* data) { ::munmap(data, length); });
 }
 

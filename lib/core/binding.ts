@@ -103,7 +103,8 @@ export interface Binding {
   vfioReset(fd: number): void;
   vfioRead(fd: number, offset: bigint, into: Uint8Array): number;
   vfioWrite(fd: number, offset: bigint, data: Uint8Array): number;
-  allocPages(length: number): ArrayBuffer;
+  /** mode 0 plain, 1 MAP_HUGETLB, 2 THP aligned to `align` + MADV_HUGEPAGE. */
+  allocPages(length: number, mode?: number, align?: number): ArrayBuffer;
   /** One ioctl with `arg` passed in place: its return value (>= 0), or -errno. */
   probeIoctl(fd: number, request: number, arg: Uint8Array): number;
   /** The ioctl request numbers of native/uapi.h: lib/ numbers no ioctl of its own. */

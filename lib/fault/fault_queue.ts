@@ -120,21 +120,30 @@ export class FaultQueue implements AsyncIterable<FaultGroup> {
    */
   constructor(iommufd: IommufdContext, id: number, faultFd: number, checked: CheckedOptions) {
     const pump = new binding.EventPump(faultFd, checked.bufferRecords);
-    this.id = id;
-    this.iommufd = iommufd;
-    this.#pump = pump;
-    this.#fd = faultFd;
-    this.#bufferRecords = checked.bufferRecords;
-    this.#answers = new AnswerBuffer(pump);
-    this.#batch = new FaultBatch(this.#answers, {
-      keep: (bytes, offset, count) => this.#keep(bytes, offset, count),
-      flush: () => this.#flush(),
-    });
-    this.#stream = new EventStream(this, pump, checked.high, checked.low);
-    pump.setCallbacks(this.#onBatchCallback, this.#onErrorCallback, this.#onWrittenCallback);
-    abandoned.register(this, { id, pump, pending: this.#pending, iommufd, holders: this.#holders }, this);
-    this.#signal = checked.signal;
-    startReading(pump, this.#signal, this.#onAbort);
+    try {
+      this.id = id;
+      this.iommufd = iommufd;
+      this.#pump = pump;
+      this.#fd = faultFd;
+      this.#bufferRecords = checked.bufferRecords;
+      this.#answers = new AnswerBuffer(pump);
+      this.#batch = new FaultBatch(this.#answers, {
+        keep: (bytes, offset, count) => this.#keep(bytes, offset, count),
+        flush: () => this.#flush(),
+      });
+      this.#stream = new EventStream(this, pump, checked.high, checked.low);
+      pump.setCallbacks(this.#onBatchCallback, this.#onErrorCallback, this.#onWrittenCallback);
+      abandoned.register(this, { id, pump, pending: this.#pending, iommufd, holders: this.#holders }, this);
+      this.#signal = checked.signal;
+      startReading(pump, this.#signal, this.#onAbort);
+    } catch (e) {
+      // (uv_poll_init tests the fd with epoll_ctl, which can fail: ENOMEM.) The fd goes before
+      // Iommufd._adopt destroys the object (the kernel refuses while it is open), and no
+      // finalizer may destroy that id later, when it may name a newer object.
+      abandoned.unregister(this);
+      pump.close();
+      throw e;
+    }
   }
 
   get closed(): boolean { return this.#closing !== undefined; }

@@ -2,10 +2,10 @@
 import { readFileSync } from 'node:fs';
 import { endianness } from 'node:os';
 import {
-  checkBytes, checkOptions, integerError, invalidArgValue, iommufdFd, optionalBoolean, optionalU64,
+  checkBytes, checkOneOf, checkOptions, integerError, invalidArgValue, iommufdFd, optionalBoolean, optionalU64,
 } from '../core/args.js';
 import { binding } from '../core/binding.js';
-import { closedError } from '../core/errors.js';
+import { closedError, IommufdError } from '../core/errors.js';
 import type { IommufdContext } from '../core/context.js';
 import { IoasHandle } from './ioas_handle.js';
 
@@ -27,18 +27,67 @@ export interface IovaRange {
   last: bigint;
 }
 
+export interface AllocPagesOptions {
+  /**
+   * Back the memory with huge pages: 'hugetlb' (mmap MAP_HUGETLB, pages of the default hugetlb
+   * size from the reserved pool, /proc/sys/vm/nr_hugepages) or 'thp' (a range aligned to the PMD
+   * size, madvise(MADV_HUGEPAGE): transparent huge pages where the kernel can assemble them).
+   * `length` must then be a multiple of that huge page size.
+   */
+  hugePages?: 'hugetlb' | 'thp';
+}
+
 /**
  * Page-aligned anonymous memory (mmap) for Ioas.map(): the IOMMU maps whole pages, and no JS
  * allocation promises page alignment. Unmapped when the ArrayBuffer is collected; the Ioas keeps
- * what it maps alive while mapped.
+ * what it maps alive while mapped. With `options.hugePages`, huge-page-backed memory (guest RAM as
+ * VMMs back it); a kernel refusal (no reserved hugetlb pages: ENOMEM) is an IommufdError whose
+ * message names allocPages and the option.
  */
-export function allocPages(length: number): ArrayBuffer {
-  const page = pageSize();
-  const max = 2 ** 32 - page;
-  if (!(typeof length === 'number' && Number.isInteger(length) && length >= page && length <= max && length % page === 0)) {
-    throw integerError('allocPages', 'length', length, page, max, `a multiple of the page size (${page}) from ${page} to ${max}`);
+export function allocPages(length: number, options?: AllocPagesOptions): ArrayBuffer {
+  const call = 'allocPages';
+  const o = checkOptions<AllocPagesOptions>(call, options, true);
+  const huge = o.hugePages === undefined ? undefined : checkOneOf(call, 'options.hugePages', o.hugePages, ['hugetlb', 'thp'] as const);
+  const unit = huge === undefined ? pageSize() : hugePageSize(huge);
+  const max = 2 ** 32 - unit;
+  if (!(typeof length === 'number' && Number.isInteger(length) && length >= unit && length <= max && length % unit === 0)) {
+    const what = huge === undefined ? `the page size (${unit})` : `the ${huge} huge page size (${unit}, options.hugePages '${huge}')`;
+    throw integerError(call, 'length', length, unit, max, `a multiple of ${what} from ${unit} to ${max}`);
   }
-  return binding.allocPages(length);
+  if (huge === undefined) return binding.allocPages(length);
+  try {
+    return binding.allocPages(length, huge === 'hugetlb' ? 1 : 2, unit);
+  } catch (e) {
+    throw hugePagesError(e, huge, length, unit);
+  }
+}
+
+const HUGE_DEFAULT = 2 << 20;
+
+/** The size of a huge page of that kind: the hugetlb default (/proc/meminfo Hugepagesize) or the
+ *  THP PMD size; 2 MiB when the kernel does not say (it then refuses the mmap or madvise). */
+function hugePageSize(kind: 'hugetlb' | 'thp'): number {
+  try {
+    if (kind === 'thp') return Number(readFileSync('/sys/kernel/mm/transparent_hugepage/hpage_pmd_size', 'utf8').trim()) || HUGE_DEFAULT;
+    const m = /^Hugepagesize:\s+(\d+) kB$/m.exec(readFileSync('/proc/meminfo', 'utf8'));
+    return m ? Number(m[1]) * 1024 : HUGE_DEFAULT;
+  } catch {
+    return HUGE_DEFAULT;
+  }
+}
+
+// The mmap or madvise error with what allocPages asked for and what the kernel had.
+function hugePagesError(e: unknown, kind: 'hugetlb' | 'thp', length: number, unit: number): unknown {
+  if (!(e instanceof IommufdError)) return e;
+  let why: string;
+  if (kind === 'hugetlb') {
+    let free = '?';
+    try { free = /^HugePages_Free:\s+(\d+)$/m.exec(readFileSync('/proc/meminfo', 'utf8'))?.[1] ?? 'no hugetlb support'; } catch {}
+    why = `MAP_HUGETLB of ${length / unit} pages of ${unit / 1024} KiB, HugePages_Free: ${free}; reserve them in /proc/sys/vm/nr_hugepages`;
+  } else {
+    why = `madvise(MADV_HUGEPAGE) of ${length} bytes: the kernel has no transparent huge pages (CONFIG_TRANSPARENT_HUGEPAGE)`;
+  }
+  return new IommufdError(`${e.message} (allocPages: options.hugePages '${kind}': ${why})`, e.code, e.errno, e.syscall);
 }
 
 let page = 0;

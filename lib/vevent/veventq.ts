@@ -131,22 +131,31 @@ export class VeventQueue implements AsyncIterable<Vevent | VeventLoss> {
   /** @internal Use Viommu.allocVeventQueue(), which checks the options first. Takes ownership of fd. */
   constructor(iommufd: IommufdContext, viommuId: number, id: number, fd: number, o: CheckedVeventQueueOptions) {
     const pump = new binding.EventPump(fd, o.bufferRecords, false, o.dataSize);
-    this.id = id;
-    this.iommufd = iommufd;
-    this.viommuId = viommuId;
-    this.type = o.type;
-    this.depth = o.depth;
-    this.#pump = pump;
-    const control = new ArrayBuffer(CONTROL.bytes);
-    this.#counters = new Float64Array(control);
-    pump.setAnswers(new Uint8Array(8), new Int32Array(control)); // no answers: the control block counts
-    this.#batch = new VeventBatch(o.type, o.dataSize);
-    this.#throwOnLoss = o.overflow === 'throw';
-    this.#stream = new EventStream(this, pump, o.high, o.low);
-    pump.setCallbacks(this.#onBatchCallback, this.#onErrorCallback);
-    abandoned.register(this, { id, pump, iommufd }, this);
-    this.#signal = o.signal;
-    startReading(pump, this.#signal, this.#onAbort);
+    try {
+      this.id = id;
+      this.iommufd = iommufd;
+      this.viommuId = viommuId;
+      this.type = o.type;
+      this.depth = o.depth;
+      this.#pump = pump;
+      const control = new ArrayBuffer(CONTROL.bytes);
+      this.#counters = new Float64Array(control);
+      pump.setAnswers(new Uint8Array(8), new Int32Array(control)); // no answers: the control block counts
+      this.#batch = new VeventBatch(o.type, o.dataSize);
+      this.#throwOnLoss = o.overflow === 'throw';
+      this.#stream = new EventStream(this, pump, o.high, o.low);
+      pump.setCallbacks(this.#onBatchCallback, this.#onErrorCallback);
+      abandoned.register(this, { id, pump, iommufd }, this);
+      this.#signal = o.signal;
+      startReading(pump, this.#signal, this.#onAbort);
+    } catch (e) {
+      // (uv_poll_init tests the fd with epoll_ctl, which can fail: ENOMEM.) The fd goes before
+      // Iommufd._adopt destroys the object (the kernel refuses while it is open), and no
+      // finalizer may destroy that id later, when it may name a newer object.
+      abandoned.unregister(this);
+      pump.close();
+      throw e;
+    }
   }
 
   get closed(): boolean { return this.#closing !== undefined; }

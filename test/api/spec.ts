@@ -264,7 +264,12 @@ export const spec: CallSpec[] = [
   { call: 'Iommufd._adopt', kind: 'method', receiver: 'iommufd', runner: 'mock', params: [], closed: 'none', internal: '@internal, \'_\'' },
 
   { call: 'allocPages', kind: 'function', runner: 'host', closed: 'none', valid: () => [4096],
-    params: [p('length', int(4096, 2 ** 32 - 4096), { extra: [{ label: 'not a multiple of the page size', value: () => 4096 + 100, code: 'ERR_OUT_OF_RANGE' }] })] },
+    params: [
+      p('length', int(4096, 2 ** 32 - 4096), { extra: [
+        { label: 'not a multiple of the page size', value: () => 4096 + 100, code: 'ERR_OUT_OF_RANGE' },
+        { label: 'not a multiple of the huge page size', value: () => 4096, code: 'ERR_OUT_OF_RANGE', args: () => [4096, { hugePages: 'thp' }] },
+        { label: 'below one hugetlb page', value: () => 4096, code: 'ERR_OUT_OF_RANGE', args: () => [4096, { hugePages: 'hugetlb' }] }] }),
+      opt('options', obj(opt('options.hugePages', { t: 'enum', values: ['hugetlb', 'thp'] })), { base: () => [4096, {}] })] },
   { call: 'Ioas.map', kind: 'method', receiver: 'ioas', runner: 'mock', closed: 'throws',
     params: [p('memory', bytes), opt('options', obj(opt('options.iova', u64), opt('options.readable', bool), opt('options.writable', bool)))],
     valid: () => [allocPages(4096), {}] },
