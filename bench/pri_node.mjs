@@ -22,7 +22,9 @@ const Y = 0x2_0000_0000n;
 const TABLES = 0x8000_0000n;
 const TPUT_BASE = 0x4_0000_0000n;
 const now = () => process.hrtime.bigint();
-const NAP_MS = 0.05; // as the C client's rtt-thread naps (50 us)
+// Between status reads in the worker rows, as the C client's rtt-thread: reading the register
+// back to back took the BQL from QEMU's device model and IOMMU for the whole round trip.
+const NAP_NS = 50_000n;
 const nap = new Int32Array(new SharedArrayBuffer(4));
 /** Sleeps `ms` without the event loop (Atomics.wait is allowed on Node's main thread). */
 const sleep = (ms) => Atomics.wait(nap, 0, 0, ms);
@@ -32,12 +34,13 @@ export function nodeRuns({ api, testing, address, watchdog, handlers }) {
   const { PriTestDevice, VtdStage1Table } = testing;
 
   // Bounded: the device fails a job within its TIMEOUT_MS (5 s); a slot busy for 10 s lost it.
-  // napMs: sleep between reads (the worker rows, as the C client's rtt-thread: spinning, this
-  // thread took a vCPU from the handler and QEMU for the whole round trip).
-  function spinDone(pri, slot = 0, napMs = 0) {
+  // napNs: a pause between reads (the worker rows, as the C client's rtt-thread). Busy, not
+  // asleep: with Atomics.wait(0.05 ms) the worker rows' completion was ~1.9 ms, C's with
+  // nanosleep(50 us) 58-145 us.
+  function spinDone(pri, slot = 0, napNs = 0n) {
     const until = Date.now() + 10_000;
     for (let n = 0; ; n++) {
-      if (n > 0 && napMs) sleep(napMs);
+      if (n > 0 && napNs) for (const end = now() + napNs; now() < end;);
       const s = pri.status(slot);
       if (s === 'done') return;
       if (s === 'error') throw new Error(`the device failed the job in slot ${slot}: ${JSON.stringify(pri.result(slot), (k, v) => (typeof v === 'bigint' ? `0x${v.toString(16)}` : v))}`);
@@ -139,7 +142,7 @@ export function nodeRuns({ api, testing, address, watchdog, handlers }) {
             prepare(i);
             const t0 = now();
             pri.go(0);
-            spinDone(pri, 0, NAP_MS);
+            spinDone(pri, 0, NAP_NS);
             const t3 = now();
             if (failure) throw failure;
             // The worker stamps its times right after its write: it may not have yet.
@@ -163,7 +166,7 @@ export function nodeRuns({ api, testing, address, watchdog, handlers }) {
             prepare(i);
             const t0 = now();
             pri.go(0);
-            spinDone(pri, 0, NAP_MS);
+            spinDone(pri, 0, NAP_NS);
             const t3 = now();
             if (failure) throw failure;
             record(i, t0, null, null, null, t3, baseline());

@@ -159,17 +159,16 @@ struct Device {
   }
   // Bounded: the device fails a job whose response does not come within its TIMEOUT_MS (5 s), so
   // a slot still busy after 10 s is a device that lost the job.
-  // napNs: sleep between reads (the handler-thread design: the device's driver leaves the CPUs to
-  // the handler, as a real device would take none).
-  void WaitDone(int slot = 0, long napNs = 0) {
+  // napNs: a busy pause between reads (the handler-thread design, as the Node worker rows do):
+  // reading back to back took the BQL from QEMU's device model and IOMMU for the whole round trip.
+  void WaitDone(int slot = 0, uint64_t napNs = 0) {
     const uint64_t status = kStatus + 0x40 * slot, until = Now() + 10'000'000'000ull;
-    const timespec nap{0, napNs};
     for (uint64_t n = 0;; n++) {
       uint32_t s = Read32(status);
       if (s == kDone) return;
       if (s == kError) { errno = EIO; Die("the device failed the job"); }
       if ((n & 63) == 63 && Now() > until) { errno = ETIMEDOUT; Die("the job not done within 10 s"); }
-      if (napNs) nanosleep(&nap, nullptr);
+      for (uint64_t end = Now() + napNs; napNs && Now() < end;) {}
     }
   }
 };
@@ -313,9 +312,8 @@ int Rtt(const char* address, size_t iters, size_t warmup, bool nested) {
 }
 
 // rtt with the handler on a thread of its own; it stamps each fault's delivery, map and answer.
-// This thread naps kNapNs between status reads (as the Node worker rows do): spinning, it took a
-// vCPU from the handler and QEMU for the whole round trip.
-constexpr long kNapNs = 50'000;
+// This thread pauses kNapNs between status reads, as the Node worker rows do.
+constexpr uint64_t kNapNs = 50'000;
 int RttThread(const char* address, size_t iters, size_t warmup) {
   Device d = Open(address, false);
   const uint64_t base = 0x1'0000'0000ull;
