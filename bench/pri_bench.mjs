@@ -24,6 +24,14 @@
 // a handler's answers after the microtasks it queued have run). The C client (bench/c/pri_bench.cc)
 // and the Node handlers take turns on the same device, every row once per round, the order of the
 // rows reversed every other round.
+//   paging also has the fast shapes (bench/pri_node.mjs): serve(), serveInWorker() (mapping
+//     through an IoasMapper on its worker) and the DemandPager; and "C thread", the C handler on a
+//     thread of its own, the design of the worker rows (their device driver pauses 50 us between
+//     status reads).
+//   tput: throughput, all 8 slots busy with 64 fresh pages each, more page requests than the PRI
+//     allocation: pages/s, every shape mapping and answering each page.
+// Every wait is bounded: the device's and the C client's own timeouts, deadlines on the spins, and
+// a watchdog (bench/pri_watchdog.mjs) that reports the device's state and ends a stalled run.
 //
 // On the host this builds the C client and the package snapshot (bench/prepare.mjs) and boots the
 // rig; inside the guest (IOMMUFD_RIG=1) it runs the rounds and writes bench/results-pri.json
@@ -42,7 +50,7 @@ const { values: opt } = parseArgs({
     iters: { type: 'string', default: '300' },
     warmup: { type: 'string', default: '30' },
     rounds: { type: 'string', default: '3' },
-    waves: { type: 'string', default: '4' }, // tput: measured waves of 512 pages per run (one more to warm up)
+    waves: { type: 'string', default: '4' }, // tput: measured waves per run (one more to warm up)
     only: { type: 'string', default: 'paging,nested,tput' },
     out: { type: 'string' },
     kernel: { type: 'string', default: 'newest' },
@@ -131,6 +139,7 @@ const us = (ns) => (ns === null ? null : Number((ns / 1000).toFixed(1)));
 const samples = {};
 const roundP50 = {};
 const pagerLatency = [];
+let tputPages = 0; // per wave: 64 pages per slot, as many slots as the PRI allocation
 const cRttMs = (ITERS + WARMUP) * 1000 + 60_000; // generous: 1 ms per fault and a minute
 for (let round = 0; round < Number(opt.rounds); round++) {
   for (const [sc, v] of round % 2 ? [...rowsToRun].reverse() : rowsToRun) {
@@ -138,6 +147,7 @@ for (let round = 0; round < Number(opt.rounds); round++) {
     let r;
     if (sc === 'tput') {
       r = v === 'C' ? cRun('tput', WAVES, 1, (WAVES + 1) * 60_000) : await node.tput(v, WAVES, 1);
+      tputPages = r.pages;
       const rates = r.ns.map((ns) => r.pages / (ns / 1e9));
       (samples[key] ??= []).push(...rates);
       (roundP50[key] ??= []).push(Math.round(pct(rates, 50)));
@@ -157,12 +167,12 @@ for (let round = 0; round < Number(opt.rounds); round++) {
 }
 watchdog.stop();
 
-const { summary, table } = (await import('./pri_table.mjs')).summarize({ scenarios, VARIANTS, fields, samples, roundP50, pct, us, info, pagerLatency });
-console.log(`\nreal-path round trip (DMA start -> fault -> page made present + SUCCESS -> DMA done), p50 columns in us, ${ITERS} faults x ${opt.rounds} rounds per row; throughput: ${WAVES} waves of 512 pages x ${opt.rounds} rounds; one boot (Linux ${release()}, --qemu ${process.env.IOMMUFD_RIG_QEMU}):`);
+const { summary, table } = (await import('./pri_table.mjs')).summarize({ scenarios, VARIANTS, fields, samples, roundP50, pct, us, info, pagerLatency, tputPages });
+console.log(`\nreal-path round trip (DMA start -> fault -> page made present + SUCCESS -> DMA done), p50 columns in us, ${ITERS} faults x ${opt.rounds} rounds per row; throughput: ${WAVES} waves of ${tputPages} pages x ${opt.rounds} rounds; one boot (Linux ${release()}, --qemu ${process.env.IOMMUFD_RIG_QEMU}):`);
 console.log(table);
 if (info.nestedSkipped) console.log(`no nested rows: ${info.nestedSkipped}`);
 const out = opt.out ?? join(here, process.env.IOMMUFD_RIG_QEMU === 'iopf' ? 'results-pri-iopf.json' : 'results-pri.json');
 writeFileSync(out, `${JSON.stringify({
   date: new Date().toISOString(), kernel: release(), qemu: process.env.IOMMUFD_RIG_QEMU, pagingStage: info.pagingStage, nestedSkipped: info.nestedSkipped,
-  iters: ITERS, warmup: WARMUP, rounds: Number(opt.rounds), waves: WAVES, unit: 'microseconds; tput: pages per second', summary,
+  iters: ITERS, warmup: WARMUP, rounds: Number(opt.rounds), waves: WAVES, pagesPerWave: tputPages, unit: 'microseconds; tput: pages per second', summary,
 }, null, 2)}\n`);

@@ -10,8 +10,9 @@
 //     this thread only drives the device, as the C client's rtt-thread does.
 //   DemandPager: the library's pager over a window of all the run's pages; this thread drives the
 //     device. It has no per-step times (its own read-to-answer latency is reported instead).
-// Throughput (tput): 8 slots x 64 pages of fresh IOVAs per wave, one page request per page, as
-// the C client's tput; the wave's time is from the first GO to the last slot seen done.
+// Throughput (tput): as many slots as the PRI allocation, 64 pages of fresh IOVAs each per wave,
+// one page request per page, as the C client's tput (why that many: there); the wave's time is
+// from the first GO to the last slot seen done.
 export const PAGE = 4096;
 export const SLOTS = 8;
 export const JOB_PAGES = 64;
@@ -242,10 +243,12 @@ export function nodeRuns({ api, testing, address, watchdog, handlers }) {
     return { ...out, ...extra };
   }
 
-  // Throughput: `waves` measured after `warmup` ones; ns per wave of SLOTS * JOB_PAGES pages.
+  // Throughput: `waves` measured after `warmup` ones; ns per wave of slots * JOB_PAGES pages.
   async function tput(shape, waves, warmup) {
     const { ioas, queue, pri, close } = open(`tput ${shape}`);
-    const perWave = SLOTS * JOB_PAGES;
+    const slots = Math.min(SLOTS, pri.counters().priAlloc);
+    const mask = (1 << slots) - 1;
+    const perWave = slots * JOB_PAGES;
     const total = warmup + waves;
     const ns = [];
     let done = 0; // pages answered so far, by this thread's handlers
@@ -253,20 +256,20 @@ export function nodeRuns({ api, testing, address, watchdog, handlers }) {
     const start = (w) => {
       const base = TPUT_BASE + BigInt(w * perWave * PAGE);
       pri.acknowledge(0xff);
-      for (let s = 0; s < SLOTS; s++) pri.prepare(s, { iova: base + BigInt(s * JOB_PAGES * PAGE), offset: 0, length: JOB_PAGES * PAGE });
+      for (let s = 0; s < slots; s++) pri.prepare(s, { iova: base + BigInt(s * JOB_PAGES * PAGE), offset: 0, length: JOB_PAGES * PAGE });
       t0 = now();
-      for (let s = 0; s < SLOTS; s++) pri.go(s);
+      for (let s = 0; s < slots; s++) pri.go(s);
     };
     // The wave's end: every slot done (this thread is free: the handler is elsewhere).
     const waitFinished = () => {
       const until = Date.now() + 30_000;
-      while ((pri.finished & 0xff) !== 0xff) {
+      while ((pri.finished & mask) !== mask) {
         if (Date.now() > until) throw new Error(`wave not finished after 30 s: ${JSON.stringify(pri.counters())}`);
         sleep(1);
       }
     };
     const end = (w) => {
-      for (let s = 0; s < SLOTS; s++) spinDone(pri, s);
+      for (let s = 0; s < slots; s++) spinDone(pri, s);
       if (w >= warmup) ns.push(Number(now() - t0));
       watchdog.beat(w);
     };
@@ -359,7 +362,7 @@ export function nodeRuns({ api, testing, address, watchdog, handlers }) {
     } finally {
       await close();
     }
-    return { pages: perWave, ns };
+    return { pages: perWave, slots, ns };
   }
 
   return { rtt, tput };

@@ -8,7 +8,7 @@ function format(rows) {
 const ratio = (a, b) => (a === null || b === null || !b ? '-' : `${(a / b).toFixed(2)}x`);
 const dash = (x) => (x === null || x === undefined ? '-' : x);
 
-export function summarize({ scenarios, VARIANTS, fields, samples, roundP50, pct, us, info, pagerLatency }) {
+export function summarize({ scenarios, VARIANTS, fields, samples, roundP50, pct, us, info, pagerLatency, tputPages }) {
   const summary = {};
   for (const sc of scenarios) {
     summary[sc] = {};
@@ -49,7 +49,7 @@ export function summarize({ scenarios, VARIANTS, fields, samples, roundP50, pct,
     const rows = [['throughput', 'variant', 'pages/s p50', 'waves min-max', 'rounds\' p50s', 'Node/C']];
     for (const v of VARIANTS.tput) {
       const s = summary.tput[v];
-      rows.push(['8 slots x 64 pages', v, s.pagesPerSecond.p50, `${s.pagesPerSecond.min}-${s.pagesPerSecond.max}`, `${Math.min(...s.roundP50)}-${Math.max(...s.roundP50)}`,
+      rows.push([`${tputPages / 64} slots x 64 pages`, v, s.pagesPerSecond.p50, `${s.pagesPerSecond.min}-${s.pagesPerSecond.max}`, `${Math.min(...s.roundP50)}-${Math.max(...s.roundP50)}`,
         ratio(s.pagesPerSecond.p50, summary.tput.C.pagesPerSecond.p50)]);
     }
     out.push(format(rows));
