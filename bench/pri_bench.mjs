@@ -36,7 +36,7 @@
 // On the host this builds the C client and the package snapshot (bench/prepare.mjs) and boots the
 // rig; inside the guest (IOMMUFD_RIG=1) it runs the rounds and writes bench/results-pri.json
 // (--qemu nested) or bench/results-pri-iopf.json (--qemu iopf).
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { release } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -63,11 +63,28 @@ if (process.env.IOMMUFD_RIG !== '1') {
   process.stderr.write('[bench:pri] building the C client and the package snapshot\n');
   buildC(join(here, 'build/pri_bench'), join(root, 'bench/c/pri_bench.cc'));
   buildPkg();
-  const r = spawnSync(process.execPath, [
+  // The boot is watched from here too: a guest vCPU whose timer interrupt stops (seen in this
+  // rig under TCG: an RCU stall on an idle CPU in the serial log) stops every timed wait on that
+  // CPU, the in-guest watchdog's included. No output for STALL_MS: the boot is stopped.
+  const STALL_MS = 5 * 60_000;
+  const child = spawn(process.execPath, [
     join(root, 'scripts/rig.mjs'), '-q', '--qemu', opt.qemu, '--kernel', opt.kernel, '--timeout', '3600',
     '--', process.execPath, fileURLToPath(import.meta.url), ...process.argv.slice(2),
-  ], { cwd: root, stdio: 'inherit' });
-  process.exit(r.status ?? 1);
+  ], { cwd: root, stdio: ['inherit', 'pipe', 'pipe'] });
+  let last = Date.now();
+  let stalled = false;
+  child.stdout.on('data', (b) => { last = Date.now(); process.stdout.write(b); });
+  child.stderr.on('data', (b) => { last = Date.now(); process.stderr.write(b); });
+  const check = setInterval(() => {
+    if (Date.now() - last < STALL_MS) return;
+    stalled = true;
+    clearInterval(check);
+    process.stderr.write(`[bench:pri] no output from the guest for ${STALL_MS / 60_000} min: stopping the boot (look for an RCU stall or "timer wakeup didn't happen" in the rig's serial log)\n`);
+    child.kill('SIGTERM'); // the rig forwards it to QEMU
+  }, 10_000);
+  const code = await new Promise((resolve) => child.on('close', (c) => resolve(c ?? 1)));
+  clearInterval(check);
+  process.exit(stalled ? 124 : code);
 }
 
 const pkg = pathToFileURL(`${process.env.IOMMUFD_BENCH_PKG ?? join(here, 'build/pkg')}/`);

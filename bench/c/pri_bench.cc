@@ -28,7 +28,7 @@
 // tput: as many slots as the PRI allocation (the kernel's grant, PRI_ALLOC: 4 here) start a
 // 256 KiB DMA read (64 pages, one page request each) of fresh IOVAs, so the allocation is full
 // whenever every slot waits for an answer, and no slot ever waits for a credit (that wait is a
-// 200 us timer in the device model, which made a first 8-slot version measure QEMU's timers). The
+// 200 us timer in the device model, not the handler's speed). The
 // handler loop reads what is queued, maps each page and writes every answer of the read in one
 // write(2), until all the wave's pages are answered; then the slots are waited for. A wave is
 // that, from the first GO to the last slot done; pages/s per wave.
