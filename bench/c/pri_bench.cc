@@ -4,6 +4,8 @@
 //
 //   pri_bench rtt PCI_ADDRESS ITERS WARMUP          paging: a fault-capable HWPT on the IOAS
 //   pri_bench rtt-nested PCI_ADDRESS ITERS WARMUP   nested: a nested HWPT (VT-d stage 1 owned here)
+//   pri_bench rtt-thread PCI_ADDRESS ITERS WARMUP   paging, the handler on a thread of its own
+//   pri_bench tput PCI_ADDRESS WAVES WARMUP_WAVES   paging, every slot busy: pages/s
 //
 // paging: attached by RID to a fault-capable paging HWPT of an empty IOAS. Per iteration, on a
 // fresh unmapped IOVA page: write a 64-byte DMA read into the slot's registers (pwrite through the
@@ -20,6 +22,17 @@
 // handler's one ioctl (IOMMU_IOAS_MAP, or IOMMU_HWPT_INVALIDATE). Prints one JSON object:
 // per-iteration nanoseconds (CLOCK_MONOTONIC, Node's hrtime clock).
 //
+// rtt-thread: as rtt, but the fault handler (poll, read, map, write) runs on a thread of its own
+// and the main thread only drives the device (GO, status reads): the design of serveInWorker() and
+// the DemandPager, whose rows are compared with it.
+// tput: as many slots as the PRI allocation (the kernel's grant, PRI_ALLOC: 4 here) start a
+// 256 KiB DMA read (64 pages, one page request each) of fresh IOVAs, so the allocation is full
+// whenever every slot waits for an answer, and no slot ever waits for a credit (that wait is a
+// 200 us timer in the device model, not the handler's speed). The
+// handler loop reads what is queued, maps each page and writes every answer of the read in one
+// write(2), until all the wave's pages are answered; then the slots are waited for. A wave is
+// that, from the first GO to the last slot done; pages/s per wave.
+//
 // Build: g++ -O2 -std=c++17 -I native bench/c/pri_bench.cc -o bench/build/pri_bench
 #include "uapi.h"  // first: it refuses to follow <linux/iommufd.h>
 #include "bench_util.h"
@@ -32,12 +45,15 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <thread>
 #include <vector>
 
 using namespace iommufd::uapi;
@@ -124,20 +140,38 @@ struct Device {
     Ioctl(iommufd, IOMMU_HWPT_INVALIDATE, &inv, "IOMMU_HWPT_INVALIDATE");
     if (inv.entry_num != 1) { errno = EPROTO; Die("IOMMU_HWPT_INVALIDATE did not do its entry"); }
   }
-  void Prepare(uint64_t iova) {
-    Write32(kIova, uint32_t(iova));
-    Write32(kIova + 4, uint32_t(iova >> 32));
-    Write32(kBufOffset, 0);
-    Write32(kLen, 64);
-    Write32(kFlags, 0);
-    Write32(kPasid, 0);
+  void Prepare(uint64_t iova, int slot = 0, uint32_t length = 64) {
+    const uint64_t at = 0x40 * slot;
+    Write32(at + kIova, uint32_t(iova));
+    Write32(at + kIova + 4, uint32_t(iova >> 32));
+    Write32(at + kBufOffset, 0);
+    Write32(at + kLen, length);
+    Write32(at + kFlags, 0);
+    Write32(at + kPasid, 0);
   }
-  void Go() { Write32(kGo, 1); }
-  void WaitDone() {
+  void Go(int slot = 0) { Write32(0x40 * slot + kGo, 1); }
+  // Waits (bounded) for queued faults and reads them; returns the records read.
+  size_t ReadFaults(iommu_hwpt_pgfault* rec, size_t max) {
+    pollfd p{fault, POLLIN, 0};
     for (;;) {
-      uint32_t s = Read32(kStatus);
+      if (poll(&p, 1, 10000) <= 0) { errno = ETIMEDOUT; Die("no fault within 10 s"); }
+      ssize_t n = read(fault, rec, max * sizeof(rec[0]));
+      if (n > 0) return size_t(n) / sizeof(rec[0]);
+      if (n < 0 && errno != EAGAIN) Die("read fault fd");
+    }
+  }
+  // Bounded: the device fails a job whose response does not come within its TIMEOUT_MS (5 s), so
+  // a slot still busy after 10 s is a device that lost the job.
+  // napNs: a busy pause between reads (the handler-thread design, as the Node worker rows do):
+  // reading back to back took the BQL from QEMU's device model and IOMMU for the whole round trip.
+  void WaitDone(int slot = 0, uint64_t napNs = 0) {
+    const uint64_t status = kStatus + 0x40 * slot, until = Now() + 10'000'000'000ull;
+    for (uint64_t n = 0;; n++) {
+      uint32_t s = Read32(status);
       if (s == kDone) return;
       if (s == kError) { errno = EIO; Die("the device failed the job"); }
+      if ((n & 63) == 63 && Now() > until) { errno = ETIMEDOUT; Die("the job not done within 10 s"); }
+      for (uint64_t end = Now() + napNs; napNs && Now() < end;) {}
     }
   }
 };
@@ -229,26 +263,31 @@ void PrintArray(const char* name, const std::vector<uint64_t>& v, bool last = fa
   printf("]%s", last ? "" : ",");
 }
 
+void PrintRtt(const std::vector<uint64_t>* v) {
+  static const char* names[] = {"total", "delivered", "handler", "iommu", "completion", "baseline"};
+  printf("{");
+  for (int k = 0; k < 6; k++) PrintArray(names[k], v[k], k == 5);
+  printf("}\n");
+}
+
+void Push(std::vector<uint64_t>* v, std::initializer_list<uint64_t> xs) {
+  int k = 0;
+  for (uint64_t x : xs) v[k++].push_back(x);
+}
+
 int Rtt(const char* address, size_t iters, size_t warmup, bool nested) {
   Device d = Open(address, nested);
   const uint64_t base = 0x1'0000'0000ull;  // a fresh page per iteration, never mapped before
-  std::vector<uint64_t> total, delivered, handler, iommu, completion, baseline;
+  std::vector<uint64_t> v[6];  // total, delivered, handler, iommu, completion, baseline
   iommu_hwpt_pgfault rec[16];
   for (size_t i = 0; i < warmup + iters; i++) {
     uint64_t iova = base + i * kPage;
     d.Prepare(iova);
     uint64_t t0 = Now();
     d.Go();
-    pollfd p{d.fault, POLLIN, 0};
-    ssize_t n;
-    for (;;) {
-      if (poll(&p, 1, 10000) <= 0) { errno = ETIMEDOUT; Die("no fault within 10 s"); }
-      n = read(d.fault, rec, sizeof(rec));
-      if (n > 0) break;
-      if (n < 0 && errno != EAGAIN) Die("read fault fd");
-    }
+    size_t n = d.ReadFaults(rec, 16);
     uint64_t t1 = Now();
-    if (size_t(n) != sizeof(rec[0]) || rec[0].addr != iova) { errno = EPROTO; Die("unexpected fault record"); }
+    if (n != 1 || rec[0].addr != iova) { errno = EPROTO; Die("unexpected fault record"); }
     uint64_t ta, tb;
     if (!nested) {
       ta = Now();
@@ -269,21 +308,92 @@ int Rtt(const char* address, size_t iters, size_t warmup, bool nested) {
     d.Go();
     d.WaitDone();
     uint64_t t4 = Now();
-    if (i < warmup) continue;
-    total.push_back(t3 - t0);
-    delivered.push_back(t1 - t0);
-    handler.push_back(t2 - t1);
-    iommu.push_back(tb - ta);
-    completion.push_back(t3 - t2);
-    baseline.push_back(t4 - t3);
+    if (i >= warmup) Push(v, {t3 - t0, t1 - t0, t2 - t1, tb - ta, t3 - t2, t4 - t3});
   }
-  printf("{");
-  PrintArray("total", total);
-  PrintArray("delivered", delivered);
-  PrintArray("handler", handler);
-  PrintArray("iommu", iommu);
-  PrintArray("completion", completion);
-  PrintArray("baseline", baseline, true);
+  PrintRtt(v);
+  return 0;
+}
+
+// rtt with the handler on a thread of its own; it stamps each fault's delivery, map and answer.
+// This thread pauses kNapNs between status reads, as the Node worker rows do.
+constexpr uint64_t kNapNs = 50'000;
+int RttThread(const char* address, size_t iters, size_t warmup) {
+  Device d = Open(address, false);
+  const uint64_t base = 0x1'0000'0000ull;
+  const size_t total = warmup + iters;
+  std::vector<uint64_t> t1(total), t2(total), op(total);
+  std::atomic<size_t> handled{0};
+  std::thread handler([&] {
+    iommu_hwpt_pgfault rec[16];
+    for (size_t k = 0; k < total; k++) {
+      size_t n = d.ReadFaults(rec, 16);
+      t1[k] = Now();
+      if (n != 1 || rec[0].addr != base + k * kPage) { errno = EPROTO; Die("unexpected fault record"); }
+      uint64_t ta = Now();
+      d.Map(rec[0].addr);
+      op[k] = Now() - ta;
+      iommu_hwpt_page_response resp{rec[0].cookie, IOMMUFD_PAGE_RESP_SUCCESS};
+      if (write(d.fault, &resp, sizeof(resp)) != sizeof(resp)) Die("write response");
+      t2[k] = Now();
+      handled.store(k + 1, std::memory_order_release);
+    }
+  });
+  std::vector<uint64_t> v[6];
+  for (size_t i = 0; i < total; i++) {
+    d.Prepare(base + i * kPage);
+    uint64_t t0 = Now();
+    d.Go();
+    d.WaitDone(0, kNapNs);
+    uint64_t t3 = Now();
+    // The handler stamps its times right after its write: it may not have yet.
+    for (const uint64_t until = Now() + 5'000'000'000ull; handled.load(std::memory_order_acquire) != i + 1;)
+      if (Now() > until) { errno = ETIMEDOUT; Die("the job done but the handler not finished within 5 s"); }
+    d.Go();
+    d.WaitDone();
+    uint64_t t4 = Now();
+    if (i >= warmup) Push(v, {t3 - t0, t1[i] - t0, t2[i] - t1[i], op[i], t3 - t2[i], t4 - t3});
+  }
+  handler.join();
+  PrintRtt(v);
+  return 0;
+}
+
+// Throughput: PRI_ALLOC slots (at most 8) read 64 fresh pages each per wave, one request a page.
+constexpr uint64_t kPriAlloc = 0x028;
+constexpr uint64_t kJobPages = 64, kTputBase = 0x4'0000'0000ull;
+
+int Tput(const char* address, size_t waves, size_t warmup) {
+  Device d = Open(address, false);
+  const int kSlots = int(std::min<uint32_t>(8, d.Read32(kPriAlloc)));
+  if (kSlots < 1) { errno = EPROTO; Die("no PRI allocation"); }
+  std::vector<uint64_t> ns, maps;
+  std::vector<iommu_hwpt_pgfault> rec(256);
+  std::vector<iommu_hwpt_page_response> resp(256);
+  for (size_t w = 0; w < warmup + waves; w++) {
+    const uint64_t base = kTputBase + w * kSlots * kJobPages * kPage;
+    for (int s = 0; s < kSlots; s++) d.Prepare(base + s * kJobPages * kPage, s, uint32_t(kJobPages * kPage));
+    uint64_t t0 = Now(), mapNs = 0;
+    for (int s = 0; s < kSlots; s++) d.Go(s);
+    for (uint64_t answered = 0; answered < kSlots * kJobPages;) {
+      size_t n = d.ReadFaults(rec.data(), rec.size()), k = 0;
+      for (size_t r = 0; r < n; r++) {
+        uint64_t ta = Now();
+        d.Map(rec[r].addr);
+        mapNs += Now() - ta;
+        if (rec[r].flags & IOMMU_PGFAULT_FLAGS_LAST_PAGE) resp[k++] = {rec[r].cookie, IOMMUFD_PAGE_RESP_SUCCESS};
+      }
+      if (write(d.fault, resp.data(), k * sizeof(resp[0])) != ssize_t(k * sizeof(resp[0]))) Die("write responses");
+      answered += n;
+    }
+    for (int s = 0; s < kSlots; s++) d.WaitDone(s);
+    if (w >= warmup) {
+      ns.push_back(Now() - t0);
+      maps.push_back(mapNs);
+    }
+  }
+  printf("{\"pages\":%llu,\"slots\":%d,", (unsigned long long)(kSlots * kJobPages), kSlots);
+  PrintArray("ns", ns);
+  PrintArray("mapNs", maps, true);
   printf("}\n");
   return 0;
 }
@@ -293,6 +403,8 @@ int Rtt(const char* address, size_t iters, size_t warmup, bool nested) {
 int main(int argc, char** argv) {
   if (argc == 5 && (!strcmp(argv[1], "rtt") || !strcmp(argv[1], "rtt-nested")))
     return Rtt(argv[2], strtoul(argv[3], nullptr, 0), strtoul(argv[4], nullptr, 0), !strcmp(argv[1], "rtt-nested"));
-  fprintf(stderr, "usage: pri_bench rtt|rtt-nested PCI_ADDRESS ITERS WARMUP\n");
+  if (argc == 5 && !strcmp(argv[1], "rtt-thread")) return RttThread(argv[2], strtoul(argv[3], nullptr, 0), strtoul(argv[4], nullptr, 0));
+  if (argc == 5 && !strcmp(argv[1], "tput")) return Tput(argv[2], strtoul(argv[3], nullptr, 0), strtoul(argv[4], nullptr, 0));
+  fprintf(stderr, "usage: pri_bench rtt|rtt-nested|rtt-thread PCI_ADDRESS ITERS WARMUP | tput PCI_ADDRESS WAVES WARMUP_WAVES\n");
   return 2;
 }
