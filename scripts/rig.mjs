@@ -7,7 +7,7 @@
 // The guest's root is the host's / shared read-only over 9p, so the guest sees the same files and
 // programs as the host; the working directory (and any --rw dir) is shared writable at its own path.
 import { spawn, spawnSync } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -211,9 +211,46 @@ const isVtdFaultLine = (line) => {
   return msg !== line && vtdFaultLines.some((re) => re.test(msg));
 };
 
-// Runs one boot; resolves to {status, timedOut, vtdFaults}. status is null when the guest never
-// reported one. QEMU's stderr goes whole to <jobDir>/qemu.log and, but for the VT-d fault lines
-// above, to ours (all of it stays in the log when stderr is 'log').
+// The guest kernel's hung-task detector (CONFIG_DETECT_HUNG_TASK, 60 s in the rig's kernels)
+// names a task stuck in an uninterruptible wait, then prints its stack. Such a task rarely wakes
+// up, and the guest would sit idle until the boot's time limit: the report is copied to our
+// stderr as it comes, and a task reported twice (stuck over two minutes) ends the boot.
+const hungTaskLine = /INFO: task (\S+?):(\d+) blocked for more than (\d+) seconds/;
+
+function watchHungTasks(serialPath, onStuck) {
+  let offset = 0;
+  let partial = '';
+  let copying = 0; // lines of the current report still to copy
+  const seen = new Map();
+  const timer = setInterval(() => {
+    let text;
+    try {
+      const fd = openSync(serialPath, 'r');
+      const buf = Buffer.alloc(1 << 16);
+      let n;
+      text = '';
+      while ((n = readSync(fd, buf, 0, buf.length, offset)) > 0) { text += buf.toString('utf8', 0, n); offset += n; }
+      closeSync(fd);
+    } catch { return; }
+    const lines = (partial + text).split('\n');
+    partial = lines.pop();
+    for (const line of lines) {
+      const m = hungTaskLine.exec(line);
+      if (m) {
+        copying = 40;
+        const key = `${m[1]}:${m[2]}`;
+        seen.set(key, (seen.get(key) ?? 0) + 1);
+        if (seen.get(key) === 2) onStuck(`${key}, blocked for more than ${m[3]} s, reported twice`);
+      }
+      if (copying > 0) { copying--; process.stderr.write(`[rig] guest: ${line}\n`); }
+    }
+  }, 2000);
+  return () => clearInterval(timer);
+}
+
+// Runs one boot; resolves to {status, timedOut, hungTask, vtdFaults}. status is null when the
+// guest never reported one. QEMU's stderr goes whole to <jobDir>/qemu.log and, but for the VT-d
+// fault lines above, to ours (all of it stays in the log when stderr is 'log').
 function boot(args, jobDir, limitMs, { output = 'inherit', stderr = 'filter' } = {}) {
   return new Promise((done) => {
     const child = spawn(qemuBin, args, { stdio: ['ignore', output, 'pipe'] });
@@ -232,18 +269,25 @@ function boot(args, jobDir, limitMs, { output = 'inherit', stderr = 'filter' } =
     child.stderr.on('data', (text) => { writeSync(log, text); lines(text); });
     let timedOut = false;
     const timer = setTimeout(() => { timedOut = true; child.kill('SIGKILL'); }, limitMs);
+    let hungTask = null;
+    // Wait a little before the kill: the detector prints the other stuck tasks' stacks after it.
+    const stopWatch = watchHungTasks(join(jobDir, 'serial.log'), (what) => {
+      hungTask ??= what;
+      setTimeout(() => child.kill('SIGKILL'), 5000);
+    });
     const forward = (sig) => child.kill(sig);
     process.on('SIGINT', forward).on('SIGTERM', forward);
     child.on('error', (e) => fail(`cannot start ${qemuBin}: ${e.message}`, 1));
     // 'close', not 'exit': QEMU's stderr has been read to its end.
     child.on('close', () => {
       clearTimeout(timer);
+      stopWatch();
       process.off('SIGINT', forward).off('SIGTERM', forward);
       if (partial) lines('\n');
       closeSync(log);
       const file = join(jobDir, 'status');
       const status = existsSync(file) ? Number(readFileSync(file, 'utf8').trim()) : null;
-      done({ status, timedOut, vtdFaults });
+      done({ status, timedOut, hungTask, vtdFaults });
     });
   });
 }
@@ -310,7 +354,7 @@ writeJob(jobDir, { cwd, shares, env, argv: command });
 
 say(`booting ${image} (${accel.toUpperCase()}, intel_iommu=${opt['intel-iommu']}${iopf ? `, ${qemuBin}` : ''}); serial log: ${join(jobDir, 'serial.log')}`);
 const started = Date.now();
-const { status, timedOut, vtdFaults } = await boot(qemuArgs({ image, accel, jobDir, shares, intelIommu: opt['intel-iommu'], iopf, nesting }), jobDir, timeoutMs);
+const { status, timedOut, hungTask, vtdFaults } = await boot(qemuArgs({ image, accel, jobDir, shares, intelIommu: opt['intel-iommu'], iopf, nesting }), jobDir, timeoutMs);
 const secs = ((Date.now() - started) / 1000).toFixed(1);
 const exitCode = timedOut ? 124 : status ?? 125;
 // The count of QEMU's VT-d fault lines kept out of the terminal: a progress line, and with -q
@@ -323,6 +367,11 @@ if (timedOut) {
   process.exit(124);
 }
 const serial = existsSync(join(jobDir, 'serial.log')) ? readFileSync(join(jobDir, 'serial.log'), 'utf8') : '';
+if (hungTask && status !== null) warn(`the guest kernel reported a task stuck (${hungTask}), and the command still finished; serial log: ${join(jobDir, 'serial.log')}`);
+if (hungTask && status === null) {
+  warn(`stopped the boot after ${secs} s: the guest kernel reports a task stuck (${hungTask}); its stack is above and in ${join(jobDir, 'serial.log')}, QEMU's log: ${join(jobDir, 'qemu.log')}`);
+  process.exit(125);
+}
 if (status === null) {
   process.stderr.write(tail(serial, 30));
   warn(`the guest stopped without reporting a status (after ${secs} s); serial log: ${join(jobDir, 'serial.log')}, QEMU's log: ${join(jobDir, 'qemu.log')}`);
