@@ -142,6 +142,14 @@ describe('commands the README and docs name', () => {
   });
 });
 
+describe("the README's project layout", () => {
+  it('has a row for every folder of lib/ and no row for a folder that is gone', () => {
+    const rows = [...read('README.md').matchAll(/^\| `(lib\/[\w-]+)` \|/gm)].map((m) => m[1]).sort();
+    const folders = readdirSync(join(root, 'lib'), { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => `lib/${d.name}`).sort();
+    expect(rows).toEqual(folders);
+  });
+});
+
 describe('option tables', () => {
   it('docs/rig.md lists exactly the options `iommufd-rig --help` lists, with their arguments and defaults', () => {
     const r = spawnSync(process.execPath, [join(root, 'scripts/rig.mjs'), '--help'], { encoding: 'utf8', timeout: 30_000 });
