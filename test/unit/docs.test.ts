@@ -1,12 +1,15 @@
 // The README and docs/*.md stay true to the repository: every relative link and #anchor resolves,
 // every `npm run X` and `npx iommufd-X` they name exists in package.json, and the option tables of
 // the rig (docs/rig.md) and of the guest-suite runner (docs/testing.md) list exactly the options
-// the scripts' own usage text lists. (The probe's table is checked by probe.test.ts.)
+// the scripts' own usage text lists, and docs/errors.md's "Every code" table has a row for each of
+// the library's error codes (ErrorCodes) and no code the library does not throw. (The probe's
+// table is checked by probe.test.ts.)
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { ErrorCodes } from '../../lib/core/errors.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '../..');
 const docs = ['README.md', ...readdirSync(join(root, 'docs')).filter((f) => f.endsWith('.md')).sort().map((f) => `docs/${f}`)];
@@ -185,5 +188,26 @@ describe('option tables', () => {
     // The script reads each option it names.
     for (const f of forms) expect(script).toContain(`'${f.split(' ')[0]}'`);
     expect(optionTable(read('docs/testing.md')).flat().sort()).toEqual([...forms].sort());
+  });
+});
+
+describe('docs/errors.md', () => {
+  it('"Every code" has a row for each code of ErrorCodes (lib/core/errors.ts), and each ERR_ code it names is thrown by lib/', () => {
+    const md = withoutFences(read('docs/errors.md'));
+    const section = /^## Every code\n([\s\S]*?)(?=^## |(?![\s\S]))/m.exec(md)?.[1];
+    expect(section).toBeDefined();
+    // The first cell of each row: one or more codes, each in backticks (`ENOENT` (`open`) names a syscall after it).
+    const codes = section!.split('\n').filter((l) => /^\| `/.test(l))
+      .flatMap((l) => [...l.split('|')[1].matchAll(/`([A-Z][A-Z0-9_]+)`/g)].map((m) => m[1]));
+    const ours = codes.filter((c) => c.startsWith('ERR_IOMMUFD_'));
+    expect(new Set(ours).size, 'a code has two rows').toBe(ours.length);
+    expect([...ours].sort()).toEqual(Object.values(ErrorCodes).sort());
+    // Node's own ERR_ codes the table names: thrown by lib/ (args.ts and others), or a module
+    // loader's (serveInWorker passes its code on).
+    const sources = readdirSync(join(root, 'lib'), { recursive: true, encoding: 'utf8' })
+      .filter((f) => /\.(ts|mjs|cjs)$/.test(f)).map((f) => read(join('lib', f))).join('\n');
+    for (const c of codes.filter((x) => x.startsWith('ERR_') && !x.startsWith('ERR_IOMMUFD_') && x !== 'ERR_MODULE_NOT_FOUND')) {
+      expect(sources, c).toContain(`'${c}'`);
+    }
   });
 });

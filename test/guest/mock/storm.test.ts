@@ -4,15 +4,24 @@
 // turn's share (binding.pumpTurn: 64 batches or 2 ms) and goes on at its next turn. Every storm is
 // bounded by its own producer (it stops raising at a deadline), so a starved loop fails the bounds
 // below instead of hanging the run.
+//
+// The serve loops take the same share (native/serve_loop.cc): between two turns a loop checks its
+// stop request (before every read, too) and its wake-up fd. serveInWorker() must leave this
+// thread on time while its worker serves a storm, and stop()/close() must end it mid-storm;
+// serve() blocks its thread by design, so what it promises is that stopServing() or close() from
+// its handler ends the loop at that batch, the storm still raging.
 import { createServer, type Server, type Socket, connect } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { binding } from '../../../lib/core/binding.js';
 import { HWPT_ALLOC_NEST_PARENT, Iommufd } from '../../../lib/index.js';
 import { HWPT_DATA_SELFTEST, MockDevice, selftestHwptData, VEVENTQ_TYPE_SELFTEST, VIOMMU_TYPE_SELFTEST } from '../../../lib/testing.js';
 import { kernelVersion } from '../rig.js';
-import { closeAll, kinds, open, setup } from './helpers.js';
+import { closeAll, kinds, open, setup, take } from './helpers.js';
 
 afterEach(closeAll);
+
+const handlers = new URL('../fixtures/serve-handlers.mjs', import.meta.url);
+const delay = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const STORM_MS = 3000;
 // What a timer or a round trip may be late by under the storm, under TCG (a starved loop is late
@@ -171,5 +180,106 @@ describe.runIf(major > 6 || (major === 6 && minor >= 15))('a vEVENT storm', () =
     expect(seen).toBe(produced);
     expect(queue.stats.lost).toBe(0);
     await queue.close();
+  });
+});
+
+describe.each(kinds)('a serve-loop storm on a %s HWPT', (kind) => {
+  // The worker's handler (serve-handlers.mjs `storm`) answers each batch of one record and raises
+  // the next fault, until stopped (or its backstop, 10 storms later).
+  it.each(['stop()', 'close()'])('serveInWorker(): this thread\'s timer and I/O stay on time for 3 s while the worker serves a storm; %s mid-storm ends it within a bound, the queue usable after', async (end) => {
+    const { iommufd, dev, queue } = setup(kind, { bufferRecords: 1 });
+    const shared = new SharedArrayBuffer(16);
+    const counts = new Float64Array(shared); // [raised by the worker, when it last raised (epoch ms)]
+    const server = await queue.serveInWorker(handlers, {
+      exportName: 'storm', stopTimeoutMs: 60_000, // longer than any bound below: a loop that does not stop fails them, it is not terminated
+      workerData: { fd: iommufd.fd, devId: dev.deviceId, until: Date.now() + 10 * STORM_MS, shared },
+    });
+    try {
+      dev.triggerIopf({ groupId: 0, addr: 0x10000n });
+      const report = await watchLoop(delay(STORM_MS));
+      const atStop = server.stats.delivered;
+      const t0 = performance.now();
+      let answeredInvalid = 0;
+      const result = end === 'stop()' ? await server.stop() : (answeredInvalid = (await queue.close()).answeredInvalid, await server.stop());
+      const stopMs = performance.now() - t0;
+      const produced = 1 + counts[0];
+      const lastRaise = counts[1] - performance.timeOrigin;
+      console.log(`storm ${kind} serveInWorker, ${end} mid-storm: returned in ${Math.round(stopMs)} ms; the worker served ${result.delivered} faults (${atStop} when ${end} was called) in ${result.batches} batches`);
+      expectFair(`${kind} serveInWorker`, report, produced, lastRaise, t0);
+      expect(stopMs, `${end} mid-storm returns`).toBeLessThan(BOUND_MS * 4);
+      expect(server.serving).toBe(false);
+      expect(result).toMatchObject({ reason: 'stopped', answered: result.delivered, refused: 0, errors: 0 });
+      // The worker's last batch raised a fault it did not read (at most one: one per batch of one).
+      const left = produced - result.delivered;
+      expect(left).toBeGreaterThanOrEqual(0);
+      expect(left).toBeLessThanOrEqual(1);
+      if (end === 'close()') {
+        expect(answeredInvalid).toBe(left);
+        expect(queue.closed).toBe(true);
+        return;
+      }
+      // The queue is this thread's again: the fault left over, then a new one, then close().
+      dev.triggerIopf({ groupId: 0x100, addr: 0x10000n });
+      const groups = await take(queue, left + 1);
+      expect(groups.at(-1)!.groupId).toBe(0x100);
+      for (const g of groups) await g.respond();
+      expect(queue.stats).toMatchObject({ delivered: left + 1, answered: left + 1, refused: 0, pending: 0 });
+      expect((await queue.close()).answeredInvalid).toBe(0);
+    } finally {
+      await server.stop();
+    }
+  });
+
+  // serve() holds this thread: the handler itself raises the next fault per batch of one, and after
+  // STOP_AFTER_MS of storm raises one more (the queue is not empty) and ends the loop. A loop that
+  // went on reading would call the handler again: it counts such calls, and throws 5 s later (which
+  // ends serve() by another path), so a broken stop fails instead of holding the thread for good.
+  const STOP_AFTER_MS = 1000;
+  it.each(['stopServing()', 'close()'])('serve(): %s from the handler mid-storm ends the loop at that batch; no read after it', async (end) => {
+    const { dev, queue } = setup(kind, { bufferRecords: 1 });
+    let produced = 0;
+    let stoppedAt = 0;
+    let callsAfter = 0;
+    let closed: Promise<{ answeredInvalid: number }> | undefined;
+    const raise = () => dev.triggerIopf({ groupId: produced++ & 0xff, addr: 0x10000n });
+    const t0 = performance.now();
+    raise();
+    const result = queue.serve((batch) => {
+      batch.answerAll();
+      const now = performance.now();
+      if (stoppedAt) {
+        callsAfter++;
+        if (now - stoppedAt > 5000) throw new Error(`${end} did not end the loop`);
+        raise();
+        return;
+      }
+      raise();
+      if (now - t0 < STOP_AFTER_MS) return;
+      stoppedAt = performance.now();
+      if (end === 'stopServing()') batch.stopServing();
+      else closed = queue.close();
+    });
+    const endMs = performance.now() - stoppedAt;
+    console.log(`storm ${kind} serve(), ${end} from the handler after ${Math.round(stoppedAt - t0)} ms of storm (${result.delivered} faults in ${result.batches} batches): returned in ${endMs.toFixed(2)} ms, ${callsAfter} handler calls after it`);
+    expect(result.reason).toBe(end === 'close()' ? 'closed' : 'stopped');
+    expect(callsAfter).toBe(0);
+    expect(endMs).toBeLessThan(BOUND_MS);
+    expect(result.delivered).toBeGreaterThan(STOP_AFTER_MS / BOUND_MS * 7);
+    expect(result).toMatchObject({ refused: 0, errors: 0 });
+    if (end === 'close()') {
+      // close() read the fault raised with it (the storm was on): the loop's counters count it
+      // delivered; close() answered it INVALID, which the queue counts, not the loop.
+      expect(result.delivered).toBe(produced);
+      expect(result.answered).toBe(result.delivered - 1);
+      expect((await closed!).answeredInvalid).toBe(1);
+    } else {
+      // The fault raised with the stop is still queued (the storm was on): the iterator's now.
+      expect(result.answered).toBe(result.delivered);
+      expect(produced - result.delivered).toBe(1);
+      const [g] = await take(queue, 1);
+      await g.respond();
+      expect((await queue.close()).answeredInvalid).toBe(0);
+    }
+    expect(queue.stats).toMatchObject({ answered: produced, refused: 0, pending: 0 });
   });
 });
