@@ -62,6 +62,10 @@ export interface VtdEcapReg {
   slts: boolean;
   /** Second-stage accessed/dirty bits: dirty tracking. */
   slads: boolean;
+  /** Supervisor request support (a VT-d stage 1 with `sre`). */
+  srs: boolean;
+  /** Extended accessed flag support (a VT-d stage 1 with `eafe`). */
+  eafs: boolean;
   /** Device-TLB (ATS) support. */
   devIotlb: boolean;
 }
@@ -133,6 +137,8 @@ function vtd(call: string, name: string, data: Uint8Array): VtdHwInfo {
       flts: bit(ecapReg, 47),
       slts: bit(ecapReg, 46),
       slads: bit(ecapReg, 45),
+      srs: bit(ecapReg, 31),
+      eafs: bit(ecapReg, 34),
       devIotlb: bit(ecapReg, 2),
     },
   };

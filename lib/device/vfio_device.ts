@@ -11,7 +11,8 @@ import { decodeHwInfo, type DecodedHwInfo } from './hw_info.js';
 import { Hwpt } from '../objects/hwpt.js';
 import { Ioas } from '../objects/ioas.js';
 import { Iommufd } from '../objects/iommufd.js';
-import { pciAddress, pciIommuFeatures } from './pci.js';
+import { pciAddress } from './pci.js';
+import { noPageFaults, stage1Lacks, stage1Refused } from './attach_errors.js';
 
 /** VFIO_DEVICE_FLAGS_* (VfioDeviceInfo.flags) */
 export const VFIO_DEVICE_FLAGS_RESET = 1 << 0;
@@ -354,11 +355,6 @@ export class VfioDevice {
     return region.offset + BigInt(offset);
   }
 
-  // ENODEV on attaching a fault-capable HWPT: the IOMMU driver could not turn on page requests for
-  // the device. Say which side lacks what, from the device's config space and the IOMMU's caps.
-  // intel-iommu blocks the device's translation before it finds that out and the core does not
-  // undo it, so a replace that fails this way leaves DMA blocked while the kernel still reports the
-  // old attachment (attaching that again is a no-op): detach and attach again to restore it.
   /** The target's object id; an IOAS or HWPT of another iommufd would name some other object here. */
   #targetId(target: AttachTarget, call: string): number {
     if (target instanceof Hwpt || target instanceof Ioas) {
@@ -368,29 +364,24 @@ export class VfioDevice {
     return idOf(target, call);
   }
 
+  // ENODEV on attaching a fault-capable HWPT: the IOMMU driver could not turn on page requests for
+  // the device. EINVAL on attaching a VT-d stage-1 HWPT: the IOMMU lacks what its stage-1 data asks
+  // for. Say which side lacks what, from the device's config space and the IOMMU's caps.
+  // intel-iommu blocks the device's translation before it finds either out and the core does not
+  // undo it, so a replace that fails this way leaves DMA blocked while the kernel still reports the
+  // old attachment (attaching that again is a no-op): detach and attach again to restore it.
   #explainAttach(e: unknown, target: AttachTarget): unknown {
-    if (!(e instanceof IommufdError) || e.code !== 'ENODEV' || !(target instanceof Hwpt) || !target.faultQueue) return e;
-    const reasons: string[] = [];
-    // Best effort: what cannot be read (config space without root, say) just goes unmentioned.
-    try {
-      if (this.pciAddress !== undefined) {
-        const dev = pciIommuFeatures(this.pciAddress);
-        if (!dev.express) reasons.push('it is conventional PCI: no PCI Express capability, so no PRI capability in its config space');
-        else if (!dev.pri) reasons.push('it has no PRI (Page Request Interface) capability in its config space');
-        else if (!dev.ats) reasons.push('it has no ATS capability, which the IOMMU needs before it enables PRI');
-      }
-    } catch {}
-    try {
-      const { vtd } = this.hwInfo();
-      if (vtd && !vtd.ecap.prs) reasons.push('the IOMMU has no page request support (VT-d ecap PRS=0)');
-      else if (vtd && !vtd.ecap.pds) reasons.push('the IOMMU has no page-request drain support (VT-d ecap PDS=0)');
-      if (vtd && !vtd.ecap.devIotlb) reasons.push('the IOMMU has no device-TLB (ATS) support (VT-d ecap DT=0)');
-    } catch {}
-    if (reasons.length === 0) reasons.push('the IOMMU driver could not enable I/O page faults for it');
-    return new IommufdError(
-      `ENODEV: ${ATTACH}: ${this.#name()} cannot take I/O page faults, so the fault-capable HWPT ${target.id} cannot be attached: ${reasons.join('; ')}${this.#restore()}`,
-      'ENODEV', e.errno, e.syscall,
-    );
+    if (!(e instanceof IommufdError) || !(target instanceof Hwpt)) return e;
+    const vtd = () => this.hwInfo().vtd;
+    if (e.code === 'ENODEV' && target.faultQueue) {
+      return new IommufdError(`ENODEV: ${ATTACH}: ${this.#name()} cannot take I/O page faults, so the fault-capable HWPT ` +
+        `${target.id} cannot be attached: ${noPageFaults(this.pciAddress, vtd)}${this.#restore()}`, 'ENODEV', e.errno, e.syscall);
+    }
+    if (e.code === 'EINVAL' && target.stage1) {
+      return new IommufdError(`EINVAL: ${ATTACH}: the IOMMU refused ${this.#name()} on the VT-d stage-1 HWPT ${target.id}: ` +
+        `${stage1Refused(target.stage1, vtd)}${this.#restore()}`, 'EINVAL', e.errno, e.syscall);
+    }
+    return e;
   }
 
   #restore(): string {
@@ -417,6 +408,8 @@ export class VfioDevice {
       why = e.code === 'EINVAL'
         ? 'PASID attach is not supported by this kernel (it has no VFIO_DEVICE_ATTACH_PASID; Linux 6.15+ has)'
         : `PASID attach is not supported by ${this.#name()}'s VFIO driver`;
+    } else if (e.code === 'EINVAL' && target instanceof Hwpt && target.stage1 && stage1Lacks(target.stage1, () => this.hwInfo().vtd).length) {
+      why = `the IOMMU refused PASID ${pasid} of ${this.#name()} on the VT-d stage-1 HWPT ${target.id}: ${stage1Refused(target.stage1, () => this.hwInfo().vtd)}`;
     } else if (e.code === 'EINVAL' && target !== undefined) {
       const rid = this.#attached;
       const ridIs = rid === undefined ? 'it is not attached'

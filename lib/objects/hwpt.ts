@@ -31,19 +31,41 @@ export interface HwptAllocOptions {
   data?: ArrayBuffer | SharedArrayBuffer | ArrayBufferView;
 }
 
+const HW_INFO_TYPE_INTEL_VTD = 1;
+
+// Whether the device's IOMMU is a VT-d with nesting (ECAP.NEST: bit 26 of struct
+// iommu_hw_info_vtd's ecap_reg, at byte 16), for a refusal's message; undefined when it is not a
+// VT-d or its info cannot be read.
+function vtdNesting(iommufd: IommufdContext, deviceId: number): boolean | undefined {
+  try {
+    const info = iommufd.getHwInfo(deviceId);
+    if (info.type !== HW_INFO_TYPE_INTEL_VTD || info.data.length < 24) return undefined;
+    return ((new DataView(info.data.buffer, info.data.byteOffset, info.data.byteLength).getBigUint64(16, true) >> 26n) & 1n) === 1n;
+  } catch {
+    return undefined;
+  }
+}
+
+const NESTING = 'an IOMMU with nesting (VT-d ECAP.NEST, with first- and second-stage support)';
+const hasNesting = (nest: boolean | undefined) =>
+  nest === undefined ? '' : `; this device's IOMMU ${nest ? 'has it (ECAP.NEST=1)' : 'has none (ECAP.NEST=0)'}`;
+
 export class Hwpt {
   readonly iommufd: IommufdContext;
   readonly id: number;
   readonly faultQueue: FaultQueue | undefined;
   /** The driver data type it was allocated with: HWPT_DATA_NONE for a paging HWPT. */
   readonly dataType: number;
+  /** The VT-d stage-1 data it was allocated with (`options.stage1`, defaults filled in). */
+  readonly stage1: Readonly<Required<VtdStage1>> | undefined;
   #destroyed = false;
 
-  private constructor(iommufd: IommufdContext, id: number, faultQueue: FaultQueue | undefined, dataType: number) {
+  private constructor(iommufd: IommufdContext, id: number, faultQueue: FaultQueue | undefined, dataType: number, stage1?: Required<VtdStage1>) {
     this.iommufd = iommufd;
     this.id = id;
     this.faultQueue = faultQueue;
     this.dataType = dataType;
+    this.stage1 = stage1 && Object.freeze(stage1);
   }
 
   /** @internal Use Iommufd.allocHwpt(). */
@@ -68,7 +90,7 @@ export class Hwpt {
     try {
       const id = binding.hwptAlloc(iommufdFd(call, iommufd), { devId, ptId, flags, faultId: o.faultQueue?.id, dataType, data, vtdS1 });
       o.faultQueue?._hold();
-      return new Hwpt(iommufd, id, o.faultQueue, dataType ?? HWPT_DATA_NONE);
+      return new Hwpt(iommufd, id, o.faultQueue, dataType ?? HWPT_DATA_NONE, vtdS1 && { type: 'vtd-s1', ...vtdS1 } as Required<VtdStage1>);
     } catch (e) {
       const err = e as IommufdError;
       if (err.code === 'ENOTSUP' && o.faultQueue && !dataType) {
@@ -76,10 +98,13 @@ export class Hwpt {
           err.code, err.errno, err.syscall);
       }
       if (vtdS1 && (err.code === 'ENOTSUP' || err.code === 'EINVAL')) {
-        throw new IommufdError(`${err.message}: a VT-d stage-1 HWPT needs an IOMMU with nesting (VT-d ECAP.NEST, with first- and ` +
-          'second-stage support) and a parent HWPT allocated with HWPT_ALLOC_NEST_PARENT on it' +
+        throw new IommufdError(`${err.message}: a VT-d stage-1 HWPT needs ${NESTING} and a parent HWPT allocated with ` +
+          `HWPT_ALLOC_NEST_PARENT on it${hasNesting(vtdNesting(iommufd, devId))}` +
           `${flags & ~HWPT_ALLOC_PASID ? '; a nested HWPT takes no flag but HWPT_ALLOC_PASID (Linux 6.12: none at all)' : ''}`,
         err.code, err.errno, err.syscall);
+      }
+      if (err.code === 'ENOTSUP' && flags & HWPT_ALLOC_NEST_PARENT && vtdNesting(iommufd, devId) === false) {
+        throw new IommufdError(`${err.message}: HWPT_ALLOC_NEST_PARENT needs ${NESTING}${hasNesting(false)}`, err.code, err.errno, err.syscall);
       }
       throw e;
     }

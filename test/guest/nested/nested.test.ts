@@ -5,9 +5,10 @@
 // and the device retries through both stages. On 6.12 the kernel stops this (see the 6.12 block).
 import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { PGFAULT_FLAGS_PASID_VALID, PGFAULT_PERM_READ, PGFAULT_PERM_WRITE } from '../../../lib/index.js';
-import { PriTestdevError } from '../../../lib/testing.js';
-import { atsEnabled, k7, nested, nextGroup, PAGE, pattern, useVfioPci, X, Y } from './helpers.js';
+import { HWPT_ALLOC_NEST_PARENT, PGFAULT_FLAGS_PASID_VALID, PGFAULT_PERM_READ, PGFAULT_PERM_WRITE } from '../../../lib/index.js';
+import { PriTestdevError, VtdStage1Table } from '../../../lib/testing.js';
+import { fdCount } from '../mock/helpers.js';
+import { atsEnabled, bound, k7, nested, nextGroup, PAGE, pattern, TABLES, useVfioPci, vmPin, X, Y } from './helpers.js';
 
 useVfioPci();
 
@@ -184,7 +185,9 @@ describe.runIf(k7)('stages c-e: stage-1 faults on the real path', () => {
     ['detach with a request pending, then close the queue', async (r: ReturnType<typeof nested>) => { r.dev.detach(); await r.queue.close(); }],
     ['close the queue with a request pending, then detach', async (r: ReturnType<typeof nested>) => { await r.queue.close(); r.dev.detach(); }],
     ['destroy the nested HWPT before its parent (after detach)', async (r: ReturnType<typeof nested>) => { r.dev.detach(); r.hwpt.destroy(); r.parent.destroy(); }],
-  ])('e: teardown: %s; the job ends, nothing hangs', async (_name, teardown) => {
+  ])('e: teardown: %s; the job ends, nothing hangs, and nothing leaks (fds, kernel objects, pinned pages)', async (_name, teardown) => {
+    const fds = fdCount();
+    const pinned = vmPin();
     const r = nested();
     r.pri.start(7, { iova: X, offset: 0, length: PAGE });
     await nextGroup(r.queue);
@@ -192,6 +195,56 @@ describe.runIf(k7)('stages c-e: stage-1 faults on the real path', () => {
     const res = await r.pri.wait(7);
     expect(res.status).toBe('error');
     expect([PriTestdevError.INVALID, PriTestdevError.OFF]).toContain(res.error);
+    // Whatever the order left: the rest goes, each destroy succeeds (nothing holds the objects)...
+    await r.queue.close();
+    r.hwpt.destroy();
+    r.parent.destroy();
+    r.table.destroy();
+    r.ioas.destroy();
+    // ...and then no object of this run is left in the kernel: the fault object went with its fd
+    // and the HWPT that held it, the HWPTs and the IOAS with their destroys.
+    for (const [what, id] of [['fault queue', r.queue.id], ['nested HWPT', r.hwpt.id], ['parent HWPT', r.parent.id], ['IOAS', r.ioas.id]] as const) {
+      expect(() => r.iommufd.destroy(id), what).toThrow(expect.objectContaining({ code: 'ENOENT', syscall: 'IOMMU_DESTROY' }));
+    }
+    r.dev.close();
+    await r.iommufd.close();
+    expect(fdCount()).toBe(fds);
+    expect(vmPin()).toBe(pinned);
+  });
+});
+
+describe('a VT-d stage-1 HWPT the IOMMU cannot take: the kernel refuses it at attach (bare EINVAL), the error names the setting', () => {
+  it('the rig\'s VT-d (x-nesting) has nesting and SRS, but no 5-level first stage (CAP.FL5LP) and no EAFS', () => {
+    const { dev } = bound();
+    const vtd = dev.hwInfo().vtd!;
+    expect(vtd.ecap).toMatchObject({ nest: true, flts: true, slts: true, srs: true, eafs: false });
+    expect(vtd.cap.fl5lp).toBe(false);
+  });
+
+  it.each([
+    ['stage1.addrWidth 57', { addrWidth: 57 }, /stage1\.addrWidth is 57 \(5-level tables\), and this IOMMU has no 5-level first-stage paging \(VT-d CAP\.FL5LP=0\)/],
+    ['stage1.eafe', { eafe: true }, /stage1\.eafe is set, and this IOMMU has no extended accessed flag \(VT-d ECAP\.EAFS=0\)/],
+  ] as const)('%s: allocated, refused at attach with EINVAL naming it; the device is back on the parent, and sre (SRS=1) attaches', (_name, bad, why) => {
+    const { iommufd, dev, deviceId, ioas } = bound();
+    const parent = iommufd.allocHwpt({ deviceId, parentId: ioas.id, flags: HWPT_ALLOC_NEST_PARENT });
+    const table = new VtdStage1Table(ioas, { iova: TABLES });
+    dev.attach(parent);
+    const hwpt = iommufd.allocHwpt({ deviceId, parentId: parent.id, stage1: { type: 'vtd-s1', pgtblAddr: table.root, ...bad } });
+    expect(hwpt.stage1).toMatchObject(bad);
+    let err: (Error & { code?: string; errno?: number; syscall?: string }) | undefined;
+    try {
+      dev.attach(hwpt);
+    } catch (e) {
+      err = e as typeof err;
+    }
+    expect(err).toMatchObject({ name: 'IommufdError', code: 'EINVAL', errno: -22, syscall: 'VFIO_DEVICE_ATTACH_IOMMUFD_PT' });
+    expect(err!.message).toMatch(new RegExp(`^EINVAL: VFIO_DEVICE_ATTACH_IOMMUFD_PT: the IOMMU refused .* on the VT-d stage-1 HWPT ${hwpt.id}: `));
+    expect(err!.message).toMatch(why);
+    expect(err!.message).toMatch(/\(intel_pasid_setup_nested\)/);
+    expect(err!.message).toMatch(new RegExp(`it is attached to HWPT ${parent.id} again$`));
+    const good = iommufd.allocHwpt({ deviceId, parentId: parent.id, stage1: { type: 'vtd-s1', pgtblAddr: table.root, sre: true } });
+    expect(dev.attach(good)).toBe(good.id);
+    dev.detach();
   });
 });
 
