@@ -1,5 +1,6 @@
-// Kernel fault injection over every call the library makes on the mock device, the way the
-// kernel's iommufd_fail_nth selftest does it: fail the Nth slab or page allocation of the calling
+// Kernel fault injection over the library's calls on the mock device (the list below; the VFIO
+// calls are iopf/fail_nth.test.ts's), the way the kernel's iommufd_fail_nth selftest does it:
+// fail the Nth slab or page allocation of the calling
 // thread (/proc/thread-self/fail-nth, with failslab and fail_page_alloc told not to spare
 // GFP_KERNEL or highmem allocations) for N = 1, 2, ... until the call succeeds. Each sweep runs in
 // a child (test/guest/fixtures/fail-nth.mjs, node --expose-gc) so that a crash is its result; every
@@ -47,7 +48,7 @@ const calls: [string, boolean][] = [
   ['VeventQueue pump read (vEVENTQ fd read)', atLeast(6, 15)],
 ];
 
-describe('fail-nth over every library call on the mock device', () => {
+describe('fail-nth over the library calls on the mock device', () => {
   it('the fixture sweeps exactly these calls', async () => {
     expect(await listCases('fail-nth.mjs')).toEqual(calls.map(([name]) => name));
   });
