@@ -5,6 +5,7 @@
 // node --expose-gc), so that a crash is its result.
 import { closeSync, constants, existsSync, openSync, readdirSync, readFileSync, readSync, writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, expect } from 'vitest';
+import { reserveHugePages } from './hugepages.js';
 import { fixture, node } from './mock/helpers.js';
 
 const DEBUGFS = '/sys/kernel/debug';
@@ -51,8 +52,8 @@ export function useFailNth(hugePages = 0): { warnings: () => string[] } {
     expect(existsSync(`${DEBUGFS}/fail_page_alloc`), 'CONFIG_FAIL_PAGE_ALLOC').toBe(true);
     expect(existsSync('/proc/thread-self/fail-nth'), 'CONFIG_FAULT_INJECTION_DEBUG_FS: /proc/<tid>/fail-nth').toBe(true);
     if (hugePages > 0) {
-      set('/proc/sys/vm/nr_hugepages', String(hugePages));
-      expect(Number(/^HugePages_Total:\s+(\d+)/m.exec(readFileSync('/proc/meminfo', 'utf8'))![1])).toBe(hugePages);
+      saved.set('/proc/sys/vm/nr_hugepages', readFileSync('/proc/sys/vm/nr_hugepages', 'utf8').trim());
+      reserveHugePages(hugePages);
     }
     set(`${DEBUGFS}/failslab/ignore-gfp-wait`, 'N');
     set(`${DEBUGFS}/fail_page_alloc/ignore-gfp-wait`, 'N');

@@ -3,10 +3,11 @@
 // through page requests a DemandPager answers; then the same memory mapped whole with an automatic
 // IOVA (2 MiB aligned, as io_pagetable.c aligns it under CONFIG_TRANSPARENT_HUGEPAGE) and read and
 // written by the device without a fault; unmapped. Every byte checked both ways.
-import { readFileSync, writeFileSync } from 'node:fs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
 import { allocPages, DemandPager } from '../../../lib/index.js';
 import { PRI_TESTDEV_SLOTS } from '../../../lib/testing.js';
+import { meminfo, useHugePages } from '../hugepages.js';
 import { attached, cleanup, PAGE, pagingFaultSupported, useVfioPci } from './helpers.js';
 
 useVfioPci();
@@ -14,18 +15,10 @@ useVfioPci();
 const MiB = 1 << 20;
 const IOVA = 0x1_0000_0000n;
 const SLOT_BYTES = 16 * 1024;
-const NR = '/proc/sys/vm/nr_hugepages';
 
-const meminfo = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+)`, 'm').exec(readFileSync('/proc/meminfo', 'utf8'))![1]);
 const vmPin = () => Number(/^VmPin:\s+(\d+) kB$/m.exec(readFileSync('/proc/self/status', 'utf8'))![1]) * 1024;
 
-let nrBefore = '';
-beforeAll(() => {
-  nrBefore = readFileSync(NR, 'utf8').trim();
-  writeFileSync(NR, '64');
-  expect(meminfo('HugePages_Total'), '64 huge pages reserved in 3 GiB of guest RAM').toBe(64);
-});
-afterAll(() => { writeFileSync(NR, nrBefore); });
+useHugePages(64);
 
 function fill(bytes: Uint8Array, seed: number): void {
   for (let i = 0; i < bytes.length; i++) bytes[i] = (i * 131 + seed * 17 + (i >> 12)) & 0xff;

@@ -10,6 +10,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { allocPages, DemandPager, IommufdError, Iommufd, PGFAULT_PERM_READ, PGFAULT_PERM_WRITE } from '../../../lib/index.js';
 import { MockDevice } from '../../../lib/testing.js';
+import { meminfo, reserveHugePages } from '../hugepages.js';
 import { closeAll, kinds, open, setup } from './helpers.js';
 
 afterEach(closeAll);
@@ -21,12 +22,6 @@ const NR = '/proc/sys/vm/nr_hugepages';
 const thp = existsSync('/sys/kernel/mm/transparent_hugepage');
 /** The cap io_pagetable.c puts on an automatic IOVA's alignment (HPAGE_SIZE: 2 MiB on x86). */
 const maxAlign = thp ? 2 * MiB : PAGE;
-
-function meminfo(field: string): number {
-  const m = new RegExp(`^${field}:\\s+(\\d+)`, 'm').exec(readFileSync('/proc/meminfo', 'utf8'));
-  if (!m) throw new Error(`no ${field} in /proc/meminfo`);
-  return Number(m[1]);
-}
 
 function vmPin(): number {
   return Number(/^VmPin:\s+(\d+) kB$/m.exec(readFileSync('/proc/self/status', 'utf8'))![1]) * 1024;
@@ -66,12 +61,6 @@ function expectedAlign(length: number, address: bigint): bigint {
   return a < BigInt(PAGE) ? BigInt(PAGE) : a;
 }
 
-/** Reserves `n` hugetlb pages (the pool this file's allocations take from). */
-function reserve(n: number): void {
-  writeFileSync(NR, String(n));
-  expect(meminfo('HugePages_Total'), `${n} huge pages reserved in 3 GiB of guest RAM`).toBe(n);
-}
-
 let nrBefore = '';
 beforeAll(() => { nrBefore = readFileSync(NR, 'utf8').trim(); });
 afterAll(() => { writeFileSync(NR, nrBefore); });
@@ -79,7 +68,7 @@ afterAll(() => { writeFileSync(NR, nrBefore); });
 describe('huge-page guest RAM', () => {
   it('MAP_HUGETLB without reserved pages: an IommufdError ENOMEM naming allocPages and options.hugePages', () => {
     writeFileSync(NR, '0');
-    expect(meminfo('HugePages_Total')).toBe(0);
+    expect(meminfo('HugePages_Free')).toBe(0);
     let err: unknown;
     try { allocPages(2 * MiB, { hugePages: 'hugetlb' }); } catch (e) { err = e; }
     expect(err).toBeInstanceOf(IommufdError);
@@ -94,7 +83,7 @@ describe('huge-page guest RAM', () => {
   for (const kind of ['hugetlb', 'thp'] as const) {
     it(`${kind}: 8 MiB mapped with an automatic IOVA, 2 MiB aligned; without a domain nothing is pinned, with the mock device's it is pinned on huge pages; unmapped`, () => {
       const length = 8 * MiB;
-      if (kind === 'hugetlb') reserve(64);
+      if (kind === 'hugetlb') reserveHugePages(64);
       const before = maps();
       const memory = allocPages(length, { hugePages: kind });
       const address = addressOf(before, length);
@@ -140,7 +129,7 @@ describe('huge-page guest RAM', () => {
 
     it.each(kinds)(`${kind}: a DemandPager over a 16 MiB huge-page window serves mock faults (%s HWPT), reads and writes, every page once; VmPin back to its start`, async (hwptKind) => {
       const length = 16 * MiB;
-      if (kind === 'hugetlb') reserve(64);
+      if (kind === 'hugetlb') reserveHugePages(64);
       const memory = allocPages(length, { hugePages: kind });
       const { dev, ioas, queue } = setup(hwptKind);
       const pin0 = vmPin();
