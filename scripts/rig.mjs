@@ -30,7 +30,13 @@ Boots the rig guest (QEMU q35 + intel-iommu + edu) and runs one command in it.
                              same with the intel-iommu's x-nesting=on (nested translation, ecap NEST);
                              PATH: such a binary
   --accel auto|kvm|tcg       auto uses KVM only if a probe boot shows it works here (default auto)
+  --tcg-thread auto|single|multi
+                             TCG's vCPU threads: one for all vCPUs, or one each. auto: single with
+                             --qemu iopf or nested (multi lost an interrupt there: docs/rig.md),
+                             else multi (default auto)
   --timeout SECONDS          hard limit for the whole boot (default 900); exit status 124 when hit
+  --stall SECONDS            stop the boot when neither the command nor the guest kernel has
+                             printed anything for that long (default 0: never); exit status 124
   --mem MIB                  guest memory (default 3072)
   --smp N                    guest CPUs (default 2)
   --cwd DIR                  working directory of the command (default: the current one)
@@ -58,7 +64,9 @@ try {
       'intel-iommu': { type: 'string', default: 'on' },
       qemu: { type: 'string', default: 'system' },
       accel: { type: 'string', default: 'auto' },
+      'tcg-thread': { type: 'string', default: 'auto' },
       timeout: { type: 'string', default: '900' },
+      stall: { type: 'string', default: '0' },
       mem: { type: 'string', default: '3072' },
       smp: { type: 'string', default: '2' },
       cwd: { type: 'string' },
@@ -81,8 +89,11 @@ const command = parsed.positionals;
 if (command.length === 0) fail(`no command given\n${usage}`);
 if (!['on', 'off'].includes(opt['intel-iommu'])) fail('--intel-iommu takes on or off');
 if (!['auto', 'kvm', 'tcg'].includes(opt.accel)) fail('--accel takes auto, kvm or tcg');
+if (!['auto', 'single', 'multi'].includes(opt['tcg-thread'])) fail('--tcg-thread takes auto, single or multi');
 const timeoutMs = Number(opt.timeout) * 1000;
 if (!(timeoutMs > 0)) fail('--timeout takes a number of seconds');
+const stallMs = Number(opt.stall) * 1000;
+if (!(stallMs >= 0)) fail('--stall takes a number of seconds');
 
 const say = (msg) => opt.quiet || process.stderr.write(`[rig] ${msg}\n`);
 const warn = (msg) => process.stderr.write(`[rig] ${msg}\n`); // failures: shown with -q too
@@ -145,6 +156,15 @@ function qemuBinary(which) {
   return runBuild('build-qemu.sh', [], 'building the iopf QEMU');
 }
 
+// With one thread per vCPU, boots with the PRI test device stopped for good at a vfio-pci reset:
+// both vCPUs halted, one with an IPI (0xfb) in service whose EOI never took, its timer interrupt
+// pending behind it (QEMU's own APIC dump of the stuck guest: docs/rig.md). One TCG thread for
+// all vCPUs has not stopped there.
+function tcgThread(iopf) {
+  if (opt['tcg-thread'] !== 'auto') return opt['tcg-thread'];
+  return iopf ? 'single' : 'multi';
+}
+
 function qemuArgs({ image, accel, jobDir, shares, intelIommu, iopf = false, nesting = false }) {
   const init = join(here, 'guest', 'init');
   const append = [
@@ -156,7 +176,7 @@ function qemuArgs({ image, accel, jobDir, shares, intelIommu, iopf = false, nest
     '-nodefaults', '-no-user-config', '-display', 'none', '-no-reboot',
     // intremap needs a split irqchip under KVM; TCG has no in-kernel irqchip to split.
     '-machine', accel === 'kvm' ? 'q35,kernel-irqchip=split' : 'q35',
-    '-accel', accel === 'kvm' ? 'kvm' : 'tcg,thread=multi',
+    '-accel', accel === 'kvm' ? 'kvm' : `tcg,thread=${tcgThread(iopf)}`,
     '-cpu', accel === 'kvm' ? 'host' : 'max',
     '-smp', opt.smp, '-m', opt.mem,
     // The IOMMU must come before the devices it translates.
@@ -217,7 +237,7 @@ const isVtdFaultLine = (line) => {
 // stderr as it comes, and a task reported twice (stuck over two minutes) ends the boot.
 const hungTaskLine = /INFO: task (\S+?):(\d+) blocked for more than (\d+) seconds/;
 
-function watchHungTasks(serialPath, onStuck) {
+function watchHungTasks(serialPath, onStuck, onOutput = () => {}) {
   let offset = 0;
   let partial = '';
   let copying = 0; // lines of the current report still to copy
@@ -232,6 +252,7 @@ function watchHungTasks(serialPath, onStuck) {
       while ((n = readSync(fd, buf, 0, buf.length, offset)) > 0) { text += buf.toString('utf8', 0, n); offset += n; }
       closeSync(fd);
     } catch { return; }
+    if (text) onOutput();
     const lines = (partial + text).split('\n');
     partial = lines.pop();
     for (const line of lines) {
@@ -248,12 +269,22 @@ function watchHungTasks(serialPath, onStuck) {
   return () => clearInterval(timer);
 }
 
-// Runs one boot; resolves to {status, timedOut, hungTask, vtdFaults}. status is null when the
-// guest never reported one. QEMU's stderr goes whole to <jobDir>/qemu.log and, but for the VT-d
-// fault lines above, to ours (all of it stays in the log when stderr is 'log').
-function boot(args, jobDir, limitMs, { output = 'inherit', stderr = 'filter' } = {}) {
+// Runs one boot; resolves to {status, timedOut, stalled, hungTask, vtdFaults}. status is null when
+// the guest never reported one. QEMU's stderr goes whole to <jobDir>/qemu.log and, but for the VT-d
+// fault lines above, to ours (all of it stays in the log when stderr is 'log'). With stallMs, the
+// command's output passes through us, so that a guest silent that long (on its console too) is seen.
+function boot(args, jobDir, limitMs, { output = 'inherit', stderr = 'filter', stallMs = 0 } = {}) {
   return new Promise((done) => {
-    const child = spawn(qemuBin, args, { stdio: ['ignore', output, 'pipe'] });
+    const watchOutput = stallMs > 0 && output === 'inherit';
+    const child = spawn(qemuBin, args, { stdio: ['ignore', watchOutput ? 'pipe' : output, 'pipe'] });
+    let last = Date.now();
+    let stalled = false;
+    if (watchOutput) child.stdout.on('data', (b) => { last = Date.now(); process.stdout.write(b); });
+    const stallTimer = stallMs > 0 ? setInterval(() => {
+      if (Date.now() - last < stallMs) return;
+      stalled = true;
+      child.kill('SIGKILL');
+    }, 5000) : undefined;
     const log = openSync(join(jobDir, 'qemu.log'), 'w');
     let vtdFaults = 0;
     let partial = '';
@@ -266,7 +297,7 @@ function boot(args, jobDir, limitMs, { output = 'inherit', stderr = 'filter' } =
       }
     };
     child.stderr.setEncoding('utf8');
-    child.stderr.on('data', (text) => { writeSync(log, text); lines(text); });
+    child.stderr.on('data', (text) => { last = Date.now(); writeSync(log, text); lines(text); });
     let timedOut = false;
     const timer = setTimeout(() => { timedOut = true; child.kill('SIGKILL'); }, limitMs);
     let hungTask = null;
@@ -274,20 +305,21 @@ function boot(args, jobDir, limitMs, { output = 'inherit', stderr = 'filter' } =
     const stopWatch = watchHungTasks(join(jobDir, 'serial.log'), (what) => {
       hungTask ??= what;
       setTimeout(() => child.kill('SIGKILL'), 5000);
-    });
+    }, () => { last = Date.now(); });
     const forward = (sig) => child.kill(sig);
     process.on('SIGINT', forward).on('SIGTERM', forward);
     child.on('error', (e) => fail(`cannot start ${qemuBin}: ${e.message}`, 1));
     // 'close', not 'exit': QEMU's stderr has been read to its end.
     child.on('close', () => {
       clearTimeout(timer);
+      clearInterval(stallTimer);
       stopWatch();
       process.off('SIGINT', forward).off('SIGTERM', forward);
       if (partial) lines('\n');
       closeSync(log);
       const file = join(jobDir, 'status');
       const status = existsSync(file) ? Number(readFileSync(file, 'utf8').trim()) : null;
-      done({ status, timedOut, hungTask, vtdFaults });
+      done({ status, timedOut, stalled, hungTask, vtdFaults });
     });
   });
 }
@@ -354,9 +386,9 @@ writeJob(jobDir, { cwd, shares, env, argv: command });
 
 say(`booting ${image} (${accel.toUpperCase()}, intel_iommu=${opt['intel-iommu']}${iopf ? `, ${qemuBin}` : ''}); serial log: ${join(jobDir, 'serial.log')}`);
 const started = Date.now();
-const { status, timedOut, hungTask, vtdFaults } = await boot(qemuArgs({ image, accel, jobDir, shares, intelIommu: opt['intel-iommu'], iopf, nesting }), jobDir, timeoutMs);
+const { status, timedOut, stalled, hungTask, vtdFaults } = await boot(qemuArgs({ image, accel, jobDir, shares, intelIommu: opt['intel-iommu'], iopf, nesting }), jobDir, timeoutMs, { stallMs });
 const secs = ((Date.now() - started) / 1000).toFixed(1);
-const exitCode = timedOut ? 124 : status ?? 125;
+const exitCode = timedOut || stalled ? 124 : status ?? 125;
 // The count of QEMU's VT-d fault lines kept out of the terminal: a progress line, and with -q
 // still shown when the run fails (the faults may be why).
 if (vtdFaults > 0 && (!opt.quiet || exitCode !== 0)) {
@@ -364,6 +396,10 @@ if (vtdFaults > 0 && (!opt.quiet || exitCode !== 0)) {
 }
 if (timedOut) {
   warn(`timed out after ${opt.timeout} s; serial log: ${join(jobDir, 'serial.log')}`);
+  process.exit(124);
+}
+if (stalled) {
+  warn(`stopped the boot after ${secs} s: nothing printed by the command or the guest kernel for ${opt.stall} s (a guest stuck with every vCPU halted looks so: docs/rig.md, "A lost interrupt under multi-threaded TCG"); serial log: ${join(jobDir, 'serial.log')}`);
   process.exit(124);
 }
 const serial = existsSync(join(jobDir, 'serial.log')) ? readFileSync(join(jobDir, 'serial.log'), 'utf8') : '';

@@ -58,7 +58,7 @@ for (const b of boots) {
   // The job dir is the guest's /run/rig: vitest leaves its JSON report there for the totals.
   const out = mkdtempSync(join(tmpdir(), 'iommufd-guest-'));
   const status = run(process.execPath, [
-    join(root, 'scripts/rig.mjs'), '--kernel', b.kernel, '--intel-iommu', b.intelIommu, ...(b.qemu ? ['--qemu', b.qemu] : []), '--timeout', '1800', '--out', out, ...env, '--',
+    join(root, 'scripts/rig.mjs'), '--kernel', b.kernel, '--intel-iommu', b.intelIommu, ...(b.qemu ? ['--qemu', b.qemu] : []), '--timeout', '1800', '--stall', '600', '--out', out, ...env, '--',
     join(root, 'node_modules/.bin/vitest'), 'run', '--config', 'vitest.guest.config.ts',
     '--reporter', 'default', '--reporter', 'json', '--outputFile.json', '/run/rig/vitest.json',
     ...b.suites.map((s) => `test/guest/${s}/`), ...args,
