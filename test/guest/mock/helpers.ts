@@ -60,9 +60,9 @@ export const fixture = (name: string) => new URL(`../fixtures/${name}`, import.m
 export interface Run { code: number | null; signal: string | null; stdout: string; stderr: string; ms: number }
 
 /** Runs a fixture with node; kills it after `timeoutMs` (then signal is SIGKILL). */
-export function node(args: string[], timeoutMs: number, onStdout?: (text: string, kill: () => void) => void): Promise<Run> {
+export function node(args: string[], timeoutMs: number, onStdout?: (text: string, kill: () => void) => void, env?: NodeJS.ProcessEnv): Promise<Run> {
   const t0 = performance.now();
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
   let stdout = '';
   let stderr = '';
   const kill = () => child.kill('SIGKILL');
