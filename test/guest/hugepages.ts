@@ -3,15 +3,9 @@
 // nr_hugepages is lowered), and gives the pool back as it found it.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, expect } from 'vitest';
+import { meminfo } from './proc.js';
 
 const NR = '/proc/sys/vm/nr_hugepages';
-
-/** A /proc/meminfo field's number (pages for HugePages_*, kB for the rest). */
-export function meminfo(field: string): number {
-  const m = new RegExp(`^${field}:\\s+(\\d+)`, 'm').exec(readFileSync('/proc/meminfo', 'utf8'));
-  if (!m) throw new Error(`no ${field} in /proc/meminfo`);
-  return Number(m[1]);
-}
 
 /** Hugetlb pages that back a mapping now (HugePages_Total - HugePages_Free). */
 export function hugePagesInUse(): number {

@@ -3,11 +3,11 @@
 // through page requests a DemandPager answers; then the same memory mapped whole with an automatic
 // IOVA (2 MiB aligned, as io_pagetable.c aligns it under CONFIG_TRANSPARENT_HUGEPAGE) and read and
 // written by the device without a fault; unmapped. Every byte checked both ways.
-import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { allocPages, DemandPager } from '../../../lib/index.js';
 import { PRI_TESTDEV_SLOTS } from '../../../lib/testing.js';
-import { meminfo, useHugePages } from '../hugepages.js';
+import { useHugePages } from '../hugepages.js';
+import { meminfo, vmPin } from '../proc.js';
 import { attached, cleanup, PAGE, pagingFaultSupported, useVfioPci } from './helpers.js';
 
 useVfioPci();
@@ -16,7 +16,6 @@ const MiB = 1 << 20;
 const IOVA = 0x1_0000_0000n;
 const SLOT_BYTES = 16 * 1024;
 
-const vmPin = () => Number(/^VmPin:\s+(\d+) kB$/m.exec(readFileSync('/proc/self/status', 'utf8'))![1]) * 1024;
 
 useHugePages(64);
 

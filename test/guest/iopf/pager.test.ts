@@ -5,10 +5,10 @@
 // raises for every page it pins into a domain, iopt_pages_update_pinned) is sampled throughout and
 // never exceeds the budget plus one group; evictions are counted; the device saw one response per
 // request and no stale one, the kernel refused no answer.
-import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { allocPages, DemandPager } from '../../../lib/index.js';
 import { PRI_TESTDEV_SLOTS } from '../../../lib/testing.js';
+import { vmPin } from '../proc.js';
 import { attached, cleanup, PAGE, pagingFaultSupported, useVfioPci } from './helpers.js';
 
 useVfioPci();
@@ -16,11 +16,6 @@ useVfioPci();
 const IOVA = 0x1_0000_0000n;
 const SLOT_BYTES = 16 * 1024; // each slot's share of the device's 256 KiB: jobs of up to 4 pages
 
-function vmPin(): number {
-  const m = /^VmPin:\s+(\d+) kB$/m.exec(readFileSync('/proc/self/status', 'utf8'));
-  if (!m) throw new Error('no VmPin in /proc/self/status');
-  return Number(m[1]) * 1024;
-}
 
 function rng(seed: number) {
   let x = seed;

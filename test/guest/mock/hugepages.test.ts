@@ -10,7 +10,8 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { allocPages, DemandPager, IommufdError, Iommufd, PGFAULT_PERM_READ, PGFAULT_PERM_WRITE } from '../../../lib/index.js';
 import { MockDevice } from '../../../lib/testing.js';
-import { meminfo, reserveHugePages } from '../hugepages.js';
+import { reserveHugePages } from '../hugepages.js';
+import { meminfo, vmPin } from '../proc.js';
 import { closeAll, kinds, open, setup } from './helpers.js';
 
 afterEach(closeAll);
@@ -23,9 +24,6 @@ const thp = existsSync('/sys/kernel/mm/transparent_hugepage');
 /** The cap io_pagetable.c puts on an automatic IOVA's alignment (HPAGE_SIZE: 2 MiB on x86). */
 const maxAlign = thp ? 2 * MiB : PAGE;
 
-function vmPin(): number {
-  return Number(/^VmPin:\s+(\d+) kB$/m.exec(readFileSync('/proc/self/status', 'utf8'))![1]) * 1024;
-}
 
 /** The smaps fields (kB) of the mapping that starts at `start`. */
 function smaps(start: bigint): Record<string, number> {

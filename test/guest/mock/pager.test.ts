@@ -6,12 +6,12 @@
 // counted, every fault answered exactly once. Then the policy hook and every bad input of issue 23:
 // a hook that throws, one that never settles, a timeout, close during a fill, overlapping windows,
 // and the IOAS handle from a worker thread with Ioas.map's errors.
-import { readFileSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   allocPages, DemandPager, type DemandPagerStats, ErrorCodes, IommufdError, PGFAULT_PERM_READ, PGFAULT_PERM_WRITE,
 } from '../../../lib/index.js';
+import { vmPin } from '../proc.js';
 import { closeAll, kinds, setup } from './helpers.js';
 
 afterEach(closeAll);
@@ -19,12 +19,6 @@ afterEach(closeAll);
 const PAGE = 4096;
 const WINDOW = 0x1000_0000n; // inside the mock domain's aperture (16 MiB to 2 GiB)
 
-/** mm->pinned_vm of this process, in bytes (/proc/self/status VmPin). */
-function vmPin(): number {
-  const m = /^VmPin:\s+(\d+) kB$/m.exec(readFileSync('/proc/self/status', 'utf8'));
-  if (!m) throw new Error('no VmPin in /proc/self/status');
-  return Number(m[1]) * 1024;
-}
 
 /** Waits until `done()`, polling (the worker writes the counters); fails after `ms`. */
 async function until(done: () => boolean, ms = 60_000, what = 'the condition'): Promise<void> {

@@ -3,7 +3,6 @@
 // memory, mapped into the IOAS) over a NEST_PARENT HWPT (stage 2, the IOAS), faults on that
 // nested HWPT's queue. Addresses: the device uses X (stage-1 input); stage 1 maps X to Y (an IOAS
 // address, never X); the IOAS maps Y to this process's buffer.
-import { readFileSync } from 'node:fs';
 import { expect } from 'vitest';
 import { type FaultGroup, HWPT_ALLOC_NEST_PARENT, HWPT_ALLOC_PASID } from '../../../lib/index.js';
 import { PriTestDevice, VtdStage1Table } from '../../../lib/testing.js';
@@ -11,6 +10,7 @@ import { kernelVersion } from '../rig.js';
 import { bound } from '../iopf/helpers.js';
 
 export { bound, cleanup, PAGE, pattern, useVfioPci } from '../iopf/helpers.js';
+export { vmPin } from '../proc.js';
 
 export const X = 0x4000_0000n;
 export const Y = 0x2_0000_0000n;
@@ -52,11 +52,4 @@ export async function nextGroup(queue: { next(): Promise<IteratorResult<FaultGro
   } finally {
     clearTimeout(timer);
   }
-}
-
-/** mm->pinned_vm of this process, in bytes (/proc/self/status VmPin): an IOAS mapping pins. */
-export function vmPin(): number {
-  const m = /^VmPin:\s+(\d+) kB$/m.exec(readFileSync('/proc/self/status', 'utf8'));
-  if (!m) throw new Error('no VmPin in /proc/self/status');
-  return Number(m[1]) * 1024;
 }
