@@ -37,7 +37,7 @@ beforeAll(() => {
     '--typeRoots', join(root, 'node_modules/@types'), '--strict', '--skipLibCheck', join(root, 'lib/probe/cli.ts'),
   ], { stdio: 'inherit' });
   // lib/'s plain JS files (the addon loader, the serve loop's worker), as scripts/build-ts.mjs does.
-  for (const f of readdirSync(join(root, 'lib'), { recursive: true }).filter((f) => /\.(cjs|mjs)$/.test(f))) {
+  for (const f of readdirSync(join(root, 'lib'), { recursive: true, encoding: 'utf8' }).filter((f) => /\.(cjs|mjs)$/.test(f))) {
     mkdirSync(dirname(join(out, f)), { recursive: true });
     copyFileSync(join(root, 'lib', f), join(out, f));
   }

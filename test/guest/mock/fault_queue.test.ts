@@ -3,7 +3,7 @@
 import { Worker } from 'node:worker_threads';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
-  ErrorCodes, Iommufd, IommufdError, PGFAULT_FLAGS_LAST_PAGE, PGFAULT_FLAGS_PASID_VALID, PGFAULT_PERM_READ, PGFAULT_PERM_WRITE,
+  ErrorCodes, type FaultGroup, Iommufd, IommufdError, PGFAULT_FLAGS_LAST_PAGE, PGFAULT_FLAGS_PASID_VALID, PGFAULT_PERM_READ, PGFAULT_PERM_WRITE,
 } from '../../../lib/index.js';
 import { MockDevice } from '../../../lib/testing.js';
 import { pagingFaultSupported } from '../rig.js';

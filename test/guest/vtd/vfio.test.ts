@@ -314,7 +314,7 @@ describe('a fault-capable HWPT on a device without PRI', () => {
       dev.attach(ioas);
       expect(roundTrip(dev, bytes)).toBe(true);
       const queue = iommufd.allocFaultQueue();
-      cleanup.push(() => queue.close());
+      cleanup.push(async () => { await queue.close(); });
       const hwpt = iommufd.allocHwpt({ deviceId, parentId: ioas.id, faultQueue: queue });
       let err: IommufdError | undefined;
       try {
@@ -340,7 +340,7 @@ describe('a fault-capable HWPT on a device without PRI', () => {
       const { iommufd, dev, deviceId, ioas, bytes } = setup();
       const hwptId = dev.attach(ioas);
       const queue = iommufd.allocFaultQueue();
-      cleanup.push(() => queue.close());
+      cleanup.push(async () => { await queue.close(); });
       const hwpt = iommufd.allocHwpt({ deviceId, parentId: ioas.id, faultQueue: queue });
       // Straight to the ioctl, past VfioDevice: intel-iommu blocks translation, then fails to
       // enable page requests, and the core does not undo the block on the failing device.
@@ -357,7 +357,7 @@ describe('a fault-capable HWPT on a device without PRI', () => {
     it('cannot even be allocated here: paging HWPTs take a fault queue from 6.13, and this VT-d has no nesting', () => {
       const { iommufd, dev, deviceId, ioas, bytes } = setup();
       const queue = iommufd.allocFaultQueue();
-      cleanup.push(() => queue.close());
+      cleanup.push(async () => { await queue.close(); });
       expect(() => iommufd.allocHwpt({ deviceId, parentId: ioas.id, faultQueue: queue }))
         .toThrow(expect.objectContaining({ code: 'ENOTSUP', syscall: 'IOMMU_HWPT_ALLOC' }));
       // A nested fault HWPT needs a nest parent first, which needs VT-d nesting (ecap NEST).
