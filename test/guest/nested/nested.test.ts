@@ -12,6 +12,33 @@ import { atsEnabled, bound, k7, nested, nextGroup, PAGE, pattern, TABLES, useVfi
 
 useVfioPci();
 
+type Nested = ReturnType<typeof nested>;
+
+/** The three teardown orders both kernels' leak tests take. */
+const teardowns = {
+  detachThenClose: async (r: Nested) => { r.dev.detach(); await r.queue.close(); },
+  closeThenDetach: async (r: Nested) => { await r.queue.close(); r.dev.detach(); },
+  childFirst: async (r: Nested) => { r.dev.detach(); r.hwpt.destroy(); r.parent.destroy(); },
+};
+
+/** Whatever the order left goes, each destroy succeeding (nothing holds the objects); then no
+ *  object of the run is left in the kernel (the fault object went with its fd and the HWPT that
+ *  held it, the HWPTs and the IOAS with their destroys), and no fd or pinned page in this process. */
+async function expectNothingLeft(r: Nested, fds: number, pinned: number): Promise<void> {
+  await r.queue.close();
+  r.hwpt.destroy();
+  r.parent.destroy();
+  r.table.destroy();
+  r.ioas.destroy();
+  for (const [what, id] of [['fault queue', r.queue.id], ['nested HWPT', r.hwpt.id], ['parent HWPT', r.parent.id], ['IOAS', r.ioas.id]] as const) {
+    expect(() => r.iommufd.destroy(id), what).toThrow(expect.objectContaining({ code: 'ENOENT', syscall: 'IOMMU_DESTROY' }));
+  }
+  r.dev.close();
+  await r.iommufd.close();
+  expect(fdCount()).toBe(fds);
+  expect(vmPin()).toBe(pinned);
+}
+
 describe('stage b: the nested HWPT with a fault queue takes the device', () => {
   it('by RID: allocated over a NEST_PARENT HWPT with a VT-d stage-1 table, attached, PRI on', () => {
     const r = nested();
@@ -182,9 +209,9 @@ describe.runIf(k7)('stages c-e: stage-1 faults on the real path', () => {
   });
 
   it.each([
-    ['detach with a request pending, then close the queue', async (r: ReturnType<typeof nested>) => { r.dev.detach(); await r.queue.close(); }],
-    ['close the queue with a request pending, then detach', async (r: ReturnType<typeof nested>) => { await r.queue.close(); r.dev.detach(); }],
-    ['destroy the nested HWPT before its parent (after detach)', async (r: ReturnType<typeof nested>) => { r.dev.detach(); r.hwpt.destroy(); r.parent.destroy(); }],
+    ['detach with a request pending, then close the queue', teardowns.detachThenClose],
+    ['close the queue with a request pending, then detach', teardowns.closeThenDetach],
+    ['destroy the nested HWPT before its parent (after detach)', teardowns.childFirst],
   ])('e: teardown: %s; the job ends, nothing hangs, and nothing leaks (fds, kernel objects, pinned pages)', async (_name, teardown) => {
     const fds = fdCount();
     const pinned = vmPin();
@@ -195,21 +222,7 @@ describe.runIf(k7)('stages c-e: stage-1 faults on the real path', () => {
     const res = await r.pri.wait(7);
     expect(res.status).toBe('error');
     expect([PriTestdevError.INVALID, PriTestdevError.OFF]).toContain(res.error);
-    // Whatever the order left: the rest goes, each destroy succeeds (nothing holds the objects)...
-    await r.queue.close();
-    r.hwpt.destroy();
-    r.parent.destroy();
-    r.table.destroy();
-    r.ioas.destroy();
-    // ...and then no object of this run is left in the kernel: the fault object went with its fd
-    // and the HWPT that held it, the HWPTs and the IOAS with their destroys.
-    for (const [what, id] of [['fault queue', r.queue.id], ['nested HWPT', r.hwpt.id], ['parent HWPT', r.parent.id], ['IOAS', r.ioas.id]] as const) {
-      expect(() => r.iommufd.destroy(id), what).toThrow(expect.objectContaining({ code: 'ENOENT', syscall: 'IOMMU_DESTROY' }));
-    }
-    r.dev.close();
-    await r.iommufd.close();
-    expect(fdCount()).toBe(fds);
-    expect(vmPin()).toBe(pinned);
+    await expectNothingLeft(r, fds, pinned);
   });
 });
 
@@ -264,9 +277,9 @@ describe.runIf(!k7)('6.12: the kernel leaves ATS off under a nested domain (a ke
   // 6.12 cannot reach stage e (no fault ever comes), so its teardown is checked here without one:
   // the same three orders, and the same account of what the kernel and this process hold after.
   it.each([
-    ['detach, then close the queue', async (r: ReturnType<typeof nested>) => { r.dev.detach(); await r.queue.close(); }],
-    ['close the queue, then detach', async (r: ReturnType<typeof nested>) => { await r.queue.close(); r.dev.detach(); }],
-    ['destroy the nested HWPT before its parent (after detach)', async (r: ReturnType<typeof nested>) => { r.dev.detach(); r.hwpt.destroy(); r.parent.destroy(); }],
+    ['detach, then close the queue', teardowns.detachThenClose],
+    ['close the queue, then detach', teardowns.closeThenDetach],
+    ['destroy the nested HWPT before its parent (after detach)', teardowns.childFirst],
   ])('teardown: %s, with a mapped stage-1 entry; nothing leaks (fds, kernel objects, pinned pages)', async (_name, teardown) => {
     const fds = fdCount();
     const pinned = vmPin();
@@ -275,18 +288,7 @@ describe.runIf(!k7)('6.12: the kernel leaves ATS off under a nested domain (a ke
     r.table.map(X, Y);
     expect(vmPin()).toBeGreaterThan(pinned);
     await teardown(r);
-    await r.queue.close();
-    r.hwpt.destroy();
-    r.parent.destroy();
-    r.table.destroy();
-    r.ioas.destroy();
-    for (const [what, id] of [['fault queue', r.queue.id], ['nested HWPT', r.hwpt.id], ['parent HWPT', r.parent.id], ['IOAS', r.ioas.id]] as const) {
-      expect(() => r.iommufd.destroy(id), what).toThrow(expect.objectContaining({ code: 'ENOENT', syscall: 'IOMMU_DESTROY' }));
-    }
-    r.dev.close();
-    await r.iommufd.close();
-    expect(fdCount()).toBe(fds);
-    expect(vmPin()).toBe(pinned);
+    await expectNothingLeft(r, fds, pinned);
   });
 });
 
