@@ -11,6 +11,7 @@
         "native/fault_queue.cc",
         "native/event_pump.cc",
         "native/serve_loop.cc",
+        "native/map_step.cc",
         "native/viommu.cc",
         "native/veventq.cc",
         "native/selftest.cc",

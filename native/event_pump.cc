@@ -19,7 +19,8 @@ Napi::Function EventPump::Class(Napi::Env env) {
                       InstanceMethod<&EventPump::Stop>("stop"), InstanceMethod<&EventPump::SetRef>("ref"),
                       InstanceMethod<&EventPump::ReadNow>("read"), InstanceMethod<&EventPump::Write>("write"),
                       InstanceMethod<&EventPump::WriteAnswersNow>("writeAnswers"),
-                      InstanceMethod<&EventPump::Serve>("serve"), InstanceMethod<&EventPump::Close>("close")});
+                      InstanceMethod<&EventPump::Serve>("serve"), InstanceMethod<&EventPump::SetMapStep>("setMapStep"),
+                      InstanceMethod<&EventPump::Close>("close")});
 }
 
 // EventPump(fd, bufferRecords?, borrowed?, veventDataSize?)
@@ -201,6 +202,18 @@ bool EventPump::Deliver(size_t bytes, bool fromLoop) {
   if (control_ && bytes > 0) {
     Count(control::kBatches, 1);
     Count(control::kDelivered, static_cast<double>(faults() ? CountGroups(bytes) : CountVevents(bytes)));
+  }
+  if (mapStep_ && bytes > 0 && control_) {
+    // The step answers what it can, and those answers are written before JS runs at all.
+    const uint64_t t0 = uv_hrtime();
+    const size_t logged = static_cast<size_t>(mapStep_->block[mapstep::kLogLength]);
+    bool wantJs = false;
+    bytes = mapStep_->Run(buffer_, bytes, answers_, answersCapacity_, &Slots()[control::kAnswers], &wantJs);
+    std::vector<int32_t> failed;
+    WriteAnswers(&failed);  // a refusal is counted (kRefused); the pager has no promise to settle
+    mapStep_->Stamp(logged, static_cast<double>(uv_hrtime() - t0));
+    if (!wantJs) return true;
+    napi_create_double(env_, static_cast<double>(bytes), &args[1]);
   }
   bool ok = Call(onBatch_, 2, args, fromLoop);
   if (!ok && serving_) {  // the handler never returned (its env is going away): answer for it
@@ -406,6 +419,7 @@ void EventPump::Shutdown() {
   onBatch_.Reset();
   onError_.Reset();
   onWritten_.Reset();
+  mapStep_.reset();
 }
 
 void EventPump::CleanupHook(void* arg) { static_cast<EventPump*>(arg)->Shutdown(); }
@@ -433,6 +447,7 @@ void InitEventPump(Napi::Env env, Napi::Object exports) {
   c.Set("bytes", control::kBytes);
   exports.Set("pumpControl", c);
   InitServeLoop(env, exports);
+  InitMapStep(env, exports);
 }
 
 }  // namespace iommufd

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "addon.h"
+#include "map_step.h"
 #include "uapi.h"
 
 namespace iommufd {
@@ -65,6 +66,7 @@ class EventPump : public Napi::ObjectWrap<EventPump> {
   Napi::Value Write(const Napi::CallbackInfo& info);
   Napi::Value WriteAnswersNow(const Napi::CallbackInfo& info);
   Napi::Value Serve(const Napi::CallbackInfo& info);  // serve_loop.cc
+  Napi::Value SetMapStep(const Napi::CallbackInfo& info);  // map_step.cc
   Napi::Value Close(const Napi::CallbackInfo& info);
 
   static void OnPoll(uv_poll_t* handle, int status, int events);
@@ -109,8 +111,11 @@ class EventPump : public Napi::ObjectWrap<EventPump> {
   uint8_t* control_ = nullptr;
   Napi::FunctionReference onBatch_, onError_, onWritten_;
   std::unique_ptr<Napi::AsyncContext> async_;
+  // The demand pager's map-and-answer step, run before each delivery (setMapStep).
+  std::unique_ptr<MapStep> mapStep_;
 };
 
 void InitServeLoop(Napi::Env env, Napi::Object exports);  // called by InitEventPump
+void InitMapStep(Napi::Env env, Napi::Object exports);    // called by InitEventPump
 
 }  // namespace iommufd

@@ -183,6 +183,30 @@ static Napi::Value HandleClose(const Napi::CallbackInfo& info) {
   return Napi::BigInt::New(env, mapped);
 }
 
+// IOMMU_IOAS_MAP of [offset, offset + length) of the handle's memory at the fixed iova, under
+// the entry's lock; any thread, no JS. 0, or the errno (ESTALE: the handle has ended; ERANGE:
+// outside its memory).
+int IoasHandleMapFixed(uint32_t token, uint64_t offset, uint64_t length, uint64_t iova, uint32_t flags) {
+  auto r = Find(token);
+  if (!r) return ESTALE;
+  std::shared_lock<std::shared_mutex> g(r->lock);
+  if (!r->alive) return ESTALE;
+  if (offset > r->length || length > r->length - offset) return ERANGE;
+  iommu_ioas_map cmd{};
+  cmd.size = sizeof(cmd);
+  cmd.flags = flags | IOMMU_IOAS_MAP_FIXED_IOVA;
+  cmd.ioas_id = r->ioas;
+  cmd.user_va = reinterpret_cast<uintptr_t>(r->base + offset);
+  cmd.length = length;
+  cmd.iova = iova;
+  int rc;
+  do rc = ::ioctl(r->fd, IOMMU_IOAS_MAP, &cmd);
+  while (rc < 0 && errno == EINTR);
+  if (rc < 0) return errno;
+  __atomic_add_fetch(&r->mapped, length, __ATOMIC_RELAXED);
+  return 0;
+}
+
 // ioasHandleMap(token, offset, length, iova, flags) -> iova. Any thread. Maps [offset, offset +
 // length) of the handle's memory at iova (fixed when given as a number or bigint, else the
 // kernel's choice): IOMMU_IOAS_MAP on the handle's fd and IOAS, under the entry's lock.

@@ -25,6 +25,8 @@ export interface NativeEventPump {
   writeAnswers(): Int32Array | undefined;
   /** Blocks in a serve loop on this thread until stopped (control stop slot, or wakeFd signalled). */
   serve(wakeFd: number, idleMs: number): 'stopped' | 'closed';
+  /** The demand pager's map-and-answer step before each delivery (native/map_step.h); none: off. */
+  setMapStep(step?: MapStepConfig): void;
   close(): void;
 }
 
@@ -34,6 +36,32 @@ export interface PumpControl {
   answered: number; refused: number; batches: number; delivered: number; errors: number;
   /** Its size in bytes. */
   bytes: number;
+}
+
+/** The pager counters the map step counts in: their indexes in `counters`. */
+export type MapStepSlots = Record<'served' | 'faults' | 'pages' | 'success' | 'spurious' | 'mappedPages' | 'aroundPages' | 'mappedNow' | 'peak', number>;
+
+export interface MapStepConfig {
+  /** The IOAS handle's token the pages are mapped through. */
+  token: number;
+  iova: number;
+  pages: number;
+  pageSize: number;
+  faultAround: number;
+  writable: boolean;
+  policy: boolean;
+  /** A byte per window page (MAP_STEP.mapped, filled, filling). */
+  state: Uint8Array;
+  /** The header (MAP_STEP.credit, lowWater, logLength), then the log. */
+  block: Float64Array;
+  counters: Float64Array<ArrayBufferLike>;
+  slots: MapStepSlots;
+}
+
+/** The map step's shared block and page state bits (native/map_step.h). */
+export interface MapStepLayout {
+  credit: number; lowWater: number; logLength: number; header: number; entry: number;
+  mapped: number; filled: number; filling: number;
 }
 
 export interface VfioRegionInfoRaw {
@@ -81,6 +109,7 @@ export interface Binding {
    *  loop's pump on a fd another thread owns (never closes it). */
   EventPump: new (fd: number, bufferRecords?: number, borrowed?: boolean, veventDataSize?: number) => NativeEventPump;
   pumpControl: Readonly<PumpControl>;
+  mapStep: Readonly<MapStepLayout>;
   /** A non-blocking eventfd (a serve loop's wake-up); closed with close(). */
   eventfd(): number;
   eventfdSignal(fd: number): void;
@@ -127,3 +156,4 @@ export const binding = native as Binding;
 
 /** The layout of the control block JS and a native pump share (answers, counters, stop). */
 export const CONTROL = binding.pumpControl;
+export const MAP_STEP = binding.mapStep;

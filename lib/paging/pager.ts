@@ -62,6 +62,9 @@ export interface DemandPagerOptions {
   policy?: PagePolicy;
   /** A hook that has not settled by then is taken as a refusal (default: no limit). */
   policyTimeoutMs?: number;
+  /** Map and answer the common fault in the addon, without entering JS (default true): see
+   *  docs/api-vmm.md. false: every group goes through the worker's JS, as before. */
+  nativeStep?: boolean;
 }
 
 export interface DemandPagerStats {
@@ -85,6 +88,8 @@ export interface DemandPagerStats {
   readOnly: number;
   /** Groups whose pages were all mapped already (answered SUCCESS without a map). */
   alreadyMapped: number;
+  /** Groups the native map step served without entering JS (counted in faults, success... too). */
+  servedNatively: number;
   /** Policy hook calls, and their outcomes other than 'map'. */
   policyCalls: number;
   policyRefused: number;
@@ -215,6 +220,7 @@ export class DemandPager extends EventEmitter {
     const writable = optionalBoolean(call, 'options.writable', o.writable) ?? true;
     const policy = optionalFunction<PagePolicy>(call, 'options.policy', o.policy);
     const timeoutMs = optionalInteger(call, 'options.policyTimeoutMs', o.policyTimeoutMs, 1, 2 ** 31 - 1);
+    const nativeStep = optionalBoolean(call, 'options.nativeStep', o.nativeStep) ?? true;
     // The window: inside one range the IOAS allows, and no other pager's here.
     const end = iova + length;
     const { ranges } = ioas.iovaRanges();
@@ -251,7 +257,7 @@ export class DemandPager extends EventEmitter {
       const config: PagerWorkerConfig = {
         fd: target.fd, wake, control, stats, flags, results: channel.port2, token: handle.descriptor.token, iova: Number(iova),
         pages: Number(length) / PAGE, budgetPages: Number(budget) / PAGE, faultAround, writable, policy: policy !== undefined,
-        bufferRecords: target.bufferRecords,
+        bufferRecords: target.bufferRecords, nativeStep,
       };
       worker = new Worker(workerPath, { workerData: config, transferList: [channel.port2] });
     } catch (e) {
@@ -300,7 +306,7 @@ export class DemandPager extends EventEmitter {
     return {
       faults: c[C.faults], pages: c[C.pages], mappedPages: c[C.mappedPages], faultAroundPages: c[C.aroundPages],
       evictedPages: c[C.evictedPages], evictions: c[C.unmaps], mappedBytes: c[C.mappedNow] * PAGE, peakMappedBytes: c[C.peak] * PAGE,
-      success: c[C.success], invalid: c[C.invalid], outside: c[C.outside], readOnly: c[C.readOnly], alreadyMapped: c[C.spurious],
+      success: c[C.success], invalid: c[C.invalid], outside: c[C.outside], readOnly: c[C.readOnly], alreadyMapped: c[C.spurious], servedNatively: c[C.served],
       policyCalls: c[C.fills], policyRefused: m[MAIN.policyRefused], policyErrors: m[MAIN.policyErrors], policyTimeouts: m[MAIN.policyTimeouts],
       pending: c[C.pending], stale: c[C.stale], mapErrors: c[C.mapErrors], answered: s.answered, refused: s.refused, latency: latency.percentiles(),
     };

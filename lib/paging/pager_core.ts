@@ -9,19 +9,22 @@
 // pages are mapped (all of them: a group is answered once, for all its pages). So at any time
 // mapped <= max(budget, the largest group) <= budget + one group. Fault-around neighbours are
 // mapped only within the budget, never by unmapping what this group just mapped.
+import { MAP_STEP } from '../core/binding.js';
 import { LatencyHistogram } from './latency.js';
 
-/** Page state bits. */
-const MAPPED = 1;
-const FILLED = 2;
-const FILLING = 4;
+/** Page state bits (the worker's native map step reads and sets them too). */
+const MAPPED = MAP_STEP.mapped;
+const FILLED = MAP_STEP.filled;
+const FILLING = MAP_STEP.filling;
 
 /** Counters the worker writes (shared memory: the main thread reads them live). */
 export const C = {
   faults: 0, pages: 1, mappedPages: 2, aroundPages: 3, evictedPages: 4, unmaps: 5, mappedNow: 6, peak: 7,
   success: 8, invalid: 9, outside: 10, fills: 11, pending: 12, stale: 13, mapErrors: 14, spurious: 15, readOnly: 16,
+  /** Groups the native map step served (counted in faults, success... as well). */
+  served: 17,
   /** How many there are. */
-  count: 17,
+  count: 18,
 } as const;
 
 export interface CoreConfig {
@@ -101,6 +104,9 @@ export class PagerCore {
 
   /** Groups waiting for fills now. */
   get waiting(): number { return this.#waiting.size; }
+
+  /** The page state bytes, which the worker's native map step shares. */
+  get state(): Uint8Array { return this.#state; }
 
   /** Whether page `p` is mapped (tests). */
   isMapped(p: number): boolean { return (this.#state[p] & MAPPED) !== 0; }
@@ -339,6 +345,35 @@ export class PagerCore {
     c[C.unmaps]++;
     c[C.mappedNow] -= count;
     return ours;
+  }
+
+  /**
+   * A run the native map step mapped (it set the pages' state and counted them): it joins the
+   * eviction order. The step's runs come here in the order it mapped them, before JS maps again.
+   */
+  tookRun(first: number, count: number): void {
+    if (this.#runs === this.#runFirst.length) this.#growRing();
+    const at = (this.#head + this.#runs) % this.#runFirst.length;
+    this.#runFirst[at] = first;
+    this.#runCount[at] = count;
+    this.#runs++;
+  }
+
+  /**
+   * The pages the native map step may map before JS runs again: -1 (the step is off) while groups
+   * wait for fills (their cookies are JS's to watch); else the budget's room, which is first made
+   * `headroom` pages by unmapping the oldest runs when it is below `lowWater`. Evicting ahead, off
+   * the fault path, is what lets the step serve most faults alone when the budget is full.
+   */
+  stepCredit(headroom: number, lowWater: number): number {
+    if (this.#waiting.size > 0) return -1;
+    const c = this.counters;
+    const budget = this.config.budgetPages;
+    if (budget - c[C.mappedNow] < lowWater) {
+      this.#nextSerial();
+      while (budget - c[C.mappedNow] < headroom && this.#runs > 0) this.#evictOldest();
+    }
+    return budget - c[C.mappedNow];
   }
 
   /** Every mapped run, oldest first (close unmaps them); the core forgets them. */

@@ -5,9 +5,16 @@
 // the loop then leaves poll(2), takes the results (receiveMessageOnPort: no event loop needed),
 // maps, answers, and polls again. Stop: the shared stop flag and the same wake-up; every group
 // still waiting is answered INVALID before the worker ends.
+//
+// The common fault (a page of the window, absent, room in the budget) does not reach JS at all:
+// the pump's native map step (native/map_step.h) maps it and answers it between read(2) and the
+// call into JS. This loop gives the step its credit (evicting ahead when the budget is nearly
+// full), and takes the step's log (the runs it mapped, into the eviction order; its latencies)
+// each time JS runs: after a batch the step did not finish, when the credit is low, the log half
+// full, or every idle 100 ms.
 import { type MessagePort, receiveMessageOnPort } from 'node:worker_threads';
 import { AnswerBuffer } from '../fault/answers.js';
-import { binding, CONTROL } from '../core/binding.js';
+import { binding, CONTROL, MAP_STEP } from '../core/binding.js';
 import { FaultBatch } from '../fault/fault_batch.js';
 import { PAGE_RESP_INVALID, PAGE_RESP_SUCCESS, PGFAULT_PERM_WRITE } from '../fault/fault.js';
 import { LATENCY_SLOTS, LatencyHistogram } from './latency.js';
@@ -36,7 +43,12 @@ export interface PagerWorkerConfig {
   writable: boolean;
   policy: boolean;
   bufferRecords: number | undefined;
+  /** Whether the pump's native map step serves what it can (DemandPagerOptions.nativeStep). */
+  nativeStep: boolean;
 }
+
+/** Entries in the map step's log: JS runs once it is half full. */
+const STEP_LOG = 256;
 
 /** Worker -> main messages. */
 export type FromPager =
@@ -77,8 +89,41 @@ export function pagerWorkerMain(cfg: PagerWorkerConfig, parent: MessagePort): vo
     }, counters, latency);
     const batch = new FaultBatch(answers, { flush: () => void pump.writeAnswers() });
 
+    // The native map step: its credit and log, and when JS evicts ahead for it.
+    const step = cfg.nativeStep ? new Float64Array(MAP_STEP.header + STEP_LOG * MAP_STEP.entry) : undefined;
+    const lowWater = 1 + cfg.faultAround;
+    // Evicting ahead keeps an eighth of the budget free (at most 64 pages), when that is room for a
+    // group and its fault-around; with a smaller budget JS evicts on demand, as without the step.
+    const ahead = Math.min(64, Math.floor(cfg.budgetPages / 8));
+    const headroom = ahead >= lowWater ? ahead : 0;
+    const takeLog = () => {
+      if (!step) return;
+      const n = step[MAP_STEP.logLength];
+      for (let k = 0, e = MAP_STEP.header; k < n; k++, e += MAP_STEP.entry) {
+        if (step[e] >= 0) core.tookRun(step[e], step[e + 1]);
+        latency.add(step[e + 2]);
+      }
+      step[MAP_STEP.logLength] = 0;
+    };
+    const grant = () => { if (step) step[MAP_STEP.credit] = core.stepCredit(headroom, lowWater); };
+    if (step) {
+      step[MAP_STEP.lowWater] = lowWater;
+      grant();
+      pump.setMapStep({
+        token, iova, pages: cfg.pages, pageSize: PAGE, faultAround: cfg.faultAround, writable, policy: cfg.policy, state: core.state, block: step,
+        counters, slots: {
+          served: C.served, faults: C.faults, pages: C.pages, success: C.success, spurious: C.spurious, mappedPages: C.mappedPages,
+          aroundPages: C.aroundPages, mappedNow: C.mappedNow, peak: C.peak,
+        },
+      });
+    }
+
     const onBatch = (view: Uint8Array, byteLength: number) => {
-      if (byteLength === 0) return;
+      takeLog();
+      if (byteLength === 0) {
+        grant();
+        return;
+      }
       const t0 = performance.now();
       batch._begin(view, byteLength);
       const groups = batch.groupCount;
@@ -127,6 +172,7 @@ export function pagerWorkerMain(cfg: PagerWorkerConfig, parent: MessagePort): vo
         parent.postMessage({ type: 'fill', pages: fills } satisfies FromPager);
         fills = [];
       }
+      grant();
     };
     let failure: Error | undefined;
     pump.setCallbacks(onBatch, (e: Error) => { failure = e; Atomics.store(flags, FLAG_STOP, 1); });
@@ -136,6 +182,7 @@ export function pagerWorkerMain(cfg: PagerWorkerConfig, parent: MessagePort): vo
       reason = pump.serve(cfg.wake, 100);
       if (reason === 'closed' || Atomics.load(flags, FLAG_STOP)) break;
       // Woken for fill results: apply them, write the answers they made, poll again.
+      takeLog();
       for (let m; (m = receiveMessageOnPort(cfg.results));) {
         const results = m.message as FillResults;
         for (let k = 0; k < results.length; k += 2) core.filled(results[k], results[k + 1] === 1);
@@ -145,7 +192,9 @@ export function pagerWorkerMain(cfg: PagerWorkerConfig, parent: MessagePort): vo
         parent.postMessage({ type: 'fill', pages: fills } satisfies FromPager);
         fills = [];
       }
+      grant();
     }
+    takeLog();
     if (failure) throw failure;
     // Stopping: what still waits for a fill is answered INVALID (nobody else can: the cookies are ours).
     const waiting = core.takeWaiting();

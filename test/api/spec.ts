@@ -393,6 +393,7 @@ export const spec: CallSpec[] = [
       opt('options.writable', bool),
       opt('options.policy', fn),
       opt('options.policyTimeoutMs', int(1, 2 ** 31 - 1)),
+      opt('options.nativeStep', bool),
     ))],
     valid: (w) => [{ ioas: w.ioas, faultQueue: w.queue, memory: allocPages(65536), iova: 0x1000_0000n }],
     after: (pager) => (pager as DemandPager).close() },

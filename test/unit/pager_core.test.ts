@@ -239,6 +239,54 @@ describe('PagerCore', () => {
     expect(core.takeRuns()).toEqual([{ first: 3, count: 2 }, { first: 8, count: 2 }]);
     expect(core.mapped).toBe(0);
   });
+
+  // What the worker's native map step does to a page (native/map_step.cc), imitated: it sets the
+  // state bits and counts, then hands the run to tookRun() when the worker's JS next runs.
+  function stepMaps(ioas: FakeIoas, core: PagerCore, first: number, count: number) {
+    ioas.io.map(first, count);
+    for (let p = first; p < first + count; p++) core.state[p] |= 1;
+    core.counters[C.mappedNow] += count;
+    core.counters[C.mappedPages] += count;
+  }
+
+  it('stepCredit: the budget\'s room; below the low water mark the oldest runs (the step\'s included, in order) are evicted to make the headroom', () => {
+    const { ioas, core, fault } = pager({ budgetPages: 16 });
+    expect(core.stepCredit(4, 1)).toBe(16);
+    fault([0]);
+    stepMaps(ioas, core, 5, 1);
+    core.tookRun(5, 1);
+    stepMaps(ioas, core, 6, 14);
+    core.tookRun(6, 14);
+    expect(core.mapped).toBe(16);
+    // No room left: evict the oldest (page 0, then page 5) until 4 pages are free... runs are whole:
+    // 0 (1 page), 5 (1 page), then 6-19 (14 pages) frees 16.
+    expect(core.stepCredit(4, 1)).toBe(16);
+    expect(ioas.mapped.size).toBe(0);
+    expect(core.counters[C.evictedPages]).toBe(16);
+    expect(core.counters[C.unmaps]).toBe(3);
+    // Room above the low water mark: nothing is evicted.
+    fault([30]);
+    expect(core.stepCredit(4, 1)).toBe(15);
+    expect(core.counters[C.unmaps]).toBe(3);
+    // A headroom of 0 (a budget too small to evict ahead): never evicts.
+    fault([31]);
+    stepMaps(ioas, core, 40, 14);
+    core.tookRun(40, 14);
+    expect(core.stepCredit(0, 1)).toBe(0);
+    expect(core.counters[C.unmaps]).toBe(3);
+    // The JS path evicts on demand, the step's runs first in line after page 30's.
+    expect(fault([60])).toBe('success');
+    expect(core.isMapped(30)).toBe(false);
+    expect(core.isMapped(31)).toBe(true);
+  });
+
+  it('stepCredit is -1 (the step off) while a group waits for a fill', () => {
+    const { core, fault } = pager({ policy: true, budgetPages: 8 });
+    expect(fault([1], 7)).toBe('pending');
+    expect(core.stepCredit(2, 1)).toBe(-1);
+    core.filled(1, true);
+    expect(core.stepCredit(2, 1)).toBe(7);
+  });
 });
 
 describe('LatencyHistogram', () => {
