@@ -144,9 +144,9 @@ const scenarios = ['paging', ...(info.nestedSkipped ? [] : ['nested']), 'tput'].
 if (info.nestedSkipped && only.has('nested')) process.stderr.write(`[bench:pri] no nested rows: ${info.nestedSkipped}\n`);
 process.stderr.write(`[bench:pri] Linux ${release()}, --qemu ${process.env.IOMMUFD_RIG_QEMU}: the paging HWPT is ${info.pagingStage}-stage\n`);
 const VARIANTS = {
-  paging: ['C', 'C thread', 'for await', 'batch handler', 'serve()', 'serveInWorker()', 'DemandPager'],
+  paging: ['C', 'C thread', 'for await', 'batch handler', 'serve()', 'serveInWorker()', 'DemandPager', 'DemandPager (JS step)'],
   nested: ['C', 'for await', 'batch handler'],
-  tput: ['C', 'for await', 'batch handler', 'serve()', 'serveInWorker()', 'DemandPager'],
+  tput: ['C', 'for await', 'batch handler', 'serve()', 'serveInWorker()', 'DemandPager', 'DemandPager (JS step)'],
 };
 const fields = ['total', 'delivered', 'handler', 'iommu', 'completion', 'baseline'];
 const rowsToRun = scenarios.flatMap((sc) => VARIANTS[sc].map((v) => [sc, v]));
@@ -157,7 +157,7 @@ const pct = (xs, p) => {
 const us = (ns) => (ns === null ? null : Number((ns / 1000).toFixed(1)));
 const samples = {};
 const roundP50 = {};
-const pagerLatency = [];
+const pagerLatency = {}; // per DemandPager row: its own latency percentiles per run
 let tputPages = 0; // per wave: 64 pages per slot, as many slots as the PRI allocation
 const cRttMs = (ITERS + WARMUP) * 1000 + 60_000; // generous: 1 ms per fault and a minute
 for (let round = 0; round < Number(opt.rounds); round++) {
@@ -176,7 +176,7 @@ for (let round = 0; round < Number(opt.rounds); round++) {
     if (v === 'C') r = cRun(sc === 'nested' ? 'rtt-nested' : 'rtt', ITERS, WARMUP, cRttMs);
     else if (v === 'C thread') r = cRun('rtt-thread', ITERS, WARMUP, cRttMs);
     else r = await node.rtt(sc, v, ITERS, WARMUP);
-    if (r.pagerLatency) pagerLatency.push(r.pagerLatency);
+    if (r.pagerLatency) (pagerLatency[v] ??= []).push({ ...r.pagerLatency, servedNatively: r.servedNatively });
     samples[key] ??= Object.fromEntries(fields.map((k) => [k, []]));
     for (const k of fields) samples[key][k].push(...r[k]);
     (roundP50[key] ??= []).push(us(pct(r.total, 50)));

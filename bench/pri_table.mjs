@@ -22,7 +22,7 @@ export function summarize({ scenarios, VARIANTS, fields, samples, roundP50, pct,
       }
     }
   }
-  if (summary.paging?.DemandPager && pagerLatency.length) summary.paging.DemandPager.pagerLatencyPerRun = pagerLatency;
+  for (const [v, runs] of Object.entries(pagerLatency)) if (summary.paging?.[v]) summary.paging[v].pagerLatencyPerRun = runs;
 
   const out = [];
   const rtt = scenarios.filter((sc) => sc !== 'tput');
@@ -41,8 +41,9 @@ export function summarize({ scenarios, VARIANTS, fields, samples, roundP50, pct,
       }
     }
     out.push(format(rows));
-    if (summary.paging?.DemandPager?.pagerLatencyPerRun) {
-      out.push(`DemandPager's own read-to-answer latency p50 per run (us): ${summary.paging.DemandPager.pagerLatencyPerRun.map((l) => l.p50).join(', ')}`);
+    for (const v of VARIANTS.paging ?? []) {
+      const runs = summary.paging?.[v]?.pagerLatencyPerRun;
+      if (runs) out.push(`${v}'s own read-to-answer latency p50 per run (us): ${runs.map((l) => l.p50).join(', ')}; groups served natively per run: ${runs.map((l) => l.servedNatively).join(', ')}`);
     }
   }
   if (summary.tput) {
