@@ -92,7 +92,7 @@ bool MapStep::Serve(const uint8_t* records, size_t first, size_t end) {
     block[kCredit] = credit - runCount;
   }
   double* e = block + kHeader + at * kEntry;
-  e[0] = runCount > 0 ? runFirst : -1;
+  e[0] = runCount > 0 ? static_cast<double>(runFirst) : -1.0;
   e[1] = runCount;
   e[2] = 0;
   block[kLogLength] = static_cast<double>(at + 1);

@@ -105,7 +105,17 @@ export function pagerWorkerMain(cfg: PagerWorkerConfig, parent: MessagePort): vo
       }
       step[MAP_STEP.logLength] = 0;
     };
-    const grant = () => { if (step) step[MAP_STEP.credit] = core.stepCredit(headroom, lowWater); };
+    const grant = () => {
+      if (!step) return;
+      try {
+        step[MAP_STEP.credit] = core.stepCredit(headroom, lowWater);
+      } catch (error) {
+        // An unmap the kernel refused while evicting ahead (a bug, or the IOAS gone): the step
+        // stays off until JS has room again, and the main thread hears of it.
+        step[MAP_STEP.credit] = -1;
+        parent.postMessage({ type: 'error', error } satisfies FromPager);
+      }
+    };
     if (step) {
       step[MAP_STEP.lowWater] = lowWater;
       grant();
