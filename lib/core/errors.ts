@@ -24,6 +24,26 @@ export const IommufdError: typeof IommufdErrorClass = ((globalThis as Record<sym
 export type IommufdError = IommufdErrorClass;
 binding.setErrorClass(IommufdError);
 
+/** An error as a worker posts it: the structured clone of an Error keeps its message and stack but
+ *  drops `code`, `errno` and `syscall` (and the class), so they travel as fields. */
+export interface PostedError { message: string; stack?: string; code: string; errno?: number; syscall?: string }
+
+export function toPosted(e: unknown): PostedError | unknown {
+  // Without a code, the clone is as good (and keeps a TypeError's class).
+  if (!(e instanceof Error) || typeof (e as Partial<IommufdError>).code !== 'string') return e;
+  const { code, errno, syscall } = e as Partial<IommufdError>;
+  return { message: e.message, stack: e.stack, code, errno, syscall, posted: true };
+}
+
+/** The error toPosted() posted, as an IommufdError. */
+export function fromPosted(p: unknown): unknown {
+  if (typeof p !== 'object' || p === null || !(p as { posted?: boolean }).posted) return p;
+  const { message, stack, code, errno, syscall } = p as PostedError;
+  const e = new IommufdError(message, code, errno, syscall);
+  if (stack) e.stack = stack;
+  return e;
+}
+
 /** The library's own error codes (kernel errors carry the errno name instead; argument errors
  *  Node's ERR_INVALID_ARG_TYPE, ERR_INVALID_ARG_VALUE and ERR_OUT_OF_RANGE: see args.ts). */
 export const ErrorCodes = {

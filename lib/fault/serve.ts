@@ -11,7 +11,7 @@ import { binding, CONTROL, type NativeEventPump } from '../core/binding.js';
 import {
   checkFunction, checkNumber, checkOptions, checkString, describeValue, invalidArgType, invalidArgValue, optionalFunction, optionalInteger,
 } from '../core/args.js';
-import { ErrorCodes, IommufdError } from '../core/errors.js';
+import { ErrorCodes, fromPosted, IommufdError, toPosted } from '../core/errors.js';
 import { FaultBatch } from './fault_batch.js';
 import workerPath from './serve_worker_path.cjs';
 
@@ -187,7 +187,7 @@ export class FaultServer extends EventEmitter {
     this.#end = end;
     this.#stopTimeoutMs = stopTimeoutMs;
     worker.on('message', (m: FromWorker) => {
-      if (m.type === 'error') this.emit('error', m.error);
+      if (m.type === 'error') this.emit('error', fromPosted(m.error));
       else if (m.type === 'stopped') this.#reason = m.reason;
     });
     this.#exited = new Promise((resolve) => worker.once('exit', resolve));
@@ -324,7 +324,7 @@ export function serveWorkerMain(config: WorkerConfig, module: Record<string, unk
     port.postMessage({ type: 'serving' });
     const reason = runLoop(pump, answers, loopBatch(answers, () => void pump.writeAnswers()), bound, {
       wake: config.wake, idleMs: config.idleMs,
-      onError: (error) => port.postMessage({ type: 'error', error }),
+      onError: (error) => port.postMessage({ type: 'error', error: toPosted(error) }),
     });
     port.postMessage({ type: 'stopped', reason });
   } finally {

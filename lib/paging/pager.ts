@@ -12,7 +12,7 @@ import {
   optionalFunction, optionalInteger, optionalU64, outOfRange,
 } from '../core/args.js';
 import { binding } from '../core/binding.js';
-import { ErrorCodes, IommufdError } from '../core/errors.js';
+import { ErrorCodes, fromPosted, IommufdError } from '../core/errors.js';
 import { FaultQueue } from '../fault/fault_queue.js';
 import { FaultServer, type ServeResult } from '../fault/serve.js';
 import { Ioas } from '../objects/ioas.js';
@@ -316,7 +316,7 @@ export class DemandPager extends EventEmitter {
     if (m.type === 'fill') {
       for (let k = 0; k < m.pages.length; k += 2) this.#ask(m.pages[k], m.pages[k + 1] === 1);
     } else if (m.type === 'fault-error') {
-      this.emit('faultError', m.error, { cause: 'map', iova: this.iova + BigInt(m.first * PAGE), length: m.count * PAGE } satisfies FaultErrorInfo);
+      this.emit('faultError', fromPosted(m.error), { cause: 'map', iova: this.iova + BigInt(m.first * PAGE), length: m.count * PAGE } satisfies FaultErrorInfo);
     } else if (m.type === 'stopped') {
       this.#answeredInvalid = m.answeredInvalid;
     }

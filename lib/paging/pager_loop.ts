@@ -15,6 +15,7 @@
 import { type MessagePort, receiveMessageOnPort } from 'node:worker_threads';
 import { AnswerBuffer } from '../fault/answers.js';
 import { binding, CONTROL, MAP_STEP } from '../core/binding.js';
+import { toPosted } from '../core/errors.js';
 import { FaultBatch } from '../fault/fault_batch.js';
 import { PAGE_RESP_INVALID, PAGE_RESP_SUCCESS, PGFAULT_PERM_WRITE } from '../fault/fault.js';
 import { LATENCY_SLOTS, LatencyHistogram } from './latency.js';
@@ -85,7 +86,7 @@ export function pagerWorkerMain(cfg: PagerWorkerConfig, parent: MessagePort): vo
       unmap: (first, count) => { binding.ioasHandleUnmap(token, iova + first * PAGE, count * PAGE); },
       fill: (page, write) => { fills.push(page, write ? 1 : 0); },
       answer: (cookie, success) => { answers.add(cookie, success ? PAGE_RESP_SUCCESS : PAGE_RESP_INVALID); },
-      mapFailed: (error, first, count) => parent.postMessage({ type: 'fault-error', error, first, count } satisfies FromPager),
+      mapFailed: (error, first, count) => parent.postMessage({ type: 'fault-error', error: toPosted(error), first, count } satisfies FromPager),
     }, counters, latency);
     const batch = new FaultBatch(answers, { flush: () => void pump.writeAnswers() });
 
@@ -113,7 +114,7 @@ export function pagerWorkerMain(cfg: PagerWorkerConfig, parent: MessagePort): vo
         // An unmap the kernel refused while evicting ahead (a bug, or the IOAS gone): the step
         // stays off until JS has room again, and the main thread hears of it.
         step[MAP_STEP.credit] = -1;
-        parent.postMessage({ type: 'error', error } satisfies FromPager);
+        parent.postMessage({ type: 'error', error: toPosted(error) } satisfies FromPager);
       }
     };
     if (step) {
@@ -170,7 +171,7 @@ export function pagerWorkerMain(cfg: PagerWorkerConfig, parent: MessagePort): vo
         // A bug, not a fault's outcome: the groups not yet served are answered INVALID, the main
         // thread hears of it, the loop goes on.
         for (; g < groups; g++) if (!batch.answered(g)) { batch.answer(g, 'invalid'); counters[C.invalid]++; }
-        parent.postMessage({ type: 'error', error } satisfies FromPager);
+        parent.postMessage({ type: 'error', error: toPosted(error) } satisfies FromPager);
       } finally {
         batch._end();
       }

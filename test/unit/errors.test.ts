@@ -2,7 +2,7 @@
 import { constants } from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { binding } from '../../lib/core/binding.js';
-import { ErrorCodes, IommufdError, responseError } from '../../lib/core/errors.js';
+import { ErrorCodes, fromPosted, IommufdError, responseError, toPosted } from '../../lib/core/errors.js';
 
 describe('native errors', () => {
   it('open of a missing device is an IommufdError with code, negative errno and syscall', () => {
@@ -48,5 +48,19 @@ describe('responseError', () => {
       BATCH_ENDED: 'ERR_IOMMUFD_BATCH_ENDED', SERVING: 'ERR_IOMMUFD_SERVING', VEVENTS_LOST: 'ERR_IOMMUFD_VEVENTS_LOST',
       NOT_BOUND: 'ERR_IOMMUFD_NOT_BOUND', PCI_BIND: 'ERR_IOMMUFD_PCI_BIND', NOT_NESTED: 'ERR_IOMMUFD_NOT_NESTED', POLICY_TIMEOUT: 'ERR_IOMMUFD_POLICY_TIMEOUT',
     });
+  });
+});
+
+describe('errors posted by a worker', () => {
+  it('keep code, errno and syscall across the structured clone (which drops them), and come back IommufdErrors', () => {
+    const e = new IommufdError('EEXIST: file already exists, IOMMU_IOAS_MAP', 'EEXIST', -constants.errno.EEXIST, 'IOMMU_IOAS_MAP');
+    expect((structuredClone(e) as IommufdError).code).toBeUndefined(); // why toPosted exists
+    const back = fromPosted(structuredClone(toPosted(e))) as IommufdError;
+    expect(back).toBeInstanceOf(IommufdError);
+    expect(back).toMatchObject({ message: e.message, code: 'EEXIST', errno: -constants.errno.EEXIST, syscall: 'IOMMU_IOAS_MAP', stack: e.stack });
+    // No code: posted as it is (the clone keeps a TypeError's class); non-errors pass through.
+    const t = fromPosted(structuredClone(toPosted(new TypeError('bad'))));
+    expect(t).toBeInstanceOf(TypeError);
+    expect(fromPosted(structuredClone(toPosted('text')))).toBe('text');
   });
 });

@@ -240,6 +240,20 @@ describe.each(kinds)('DemandPager and the mock device, %s HWPT', (kind) => {
     expect((await pager.close()).answeredInvalid).toBe(0);
   });
 
+  it('a map the kernel refuses (the IOVA is taken): the native step leaves the group to JS, which answers INVALID and reports it (faultError, cause map); the next group is the step\'s', async () => {
+    const { dev, ioas, queue } = setup(kind);
+    ioas.map(allocPages(PAGE), { iova: WINDOW + 5n * BigInt(PAGE) }); // someone else's page inside the window
+    const pager = await DemandPager.start({ ioas, faultQueue: queue, memory: allocPages(16 * PAGE), iova: WINDOW });
+    const errors: unknown[] = [];
+    pager.on('faultError', (e: IommufdError, info) => errors.push({ code: e.code, syscall: e.syscall, ...info }));
+    dev.triggerIopf({ addr: WINDOW + 5n * BigInt(PAGE), groupId: 1 });
+    dev.triggerIopf({ addr: WINDOW + 6n * BigInt(PAGE), groupId: 2 });
+    await until(() => pager.stats.answered === 2 && errors.length === 1);
+    expect(pager.stats).toMatchObject({ success: 1, invalid: 1, mapErrors: 1, servedNatively: 1, mappedBytes: PAGE });
+    expect(errors).toEqual([{ code: 'EEXIST', syscall: 'IOMMU_IOAS_MAP', cause: 'map', iova: WINDOW + 5n * BigInt(PAGE), length: PAGE }]);
+    await pager.close();
+  });
+
   it('close({ unmap: false }) leaves the window mapped (and pinned) in the IOAS; unmap() frees it', async () => {
     const { dev, ioas, queue } = setup(kind);
     const base = vmPin();
