@@ -39,7 +39,7 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { release } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 
@@ -59,6 +59,11 @@ const { values: opt } = parseArgs({
 });
 
 if (process.env.IOMMUFD_RIG !== '1') {
+  // The guest writes the results, and it sees only the checkout: fail now, not after the run.
+  if (opt.out && relative(root, resolve(opt.out)).startsWith('..')) {
+    process.stderr.write(`bench:pri: --out ${opt.out} is outside the checkout, which is all the guest can write\n`);
+    process.exit(2);
+  }
   const { buildC, buildPkg } = await import('./prepare.mjs');
   process.stderr.write('[bench:pri] building the C client and the package snapshot\n');
   buildC(join(here, 'build/pri_bench'), join(root, 'bench/c/pri_bench.cc'));
