@@ -67,8 +67,10 @@ void InitIoasHandle(Napi::Env env, Napi::Object exports);
 // destroyed, end: no thread can reach that fd number or object id through them again.
 void InvalidateIoasHandlesOfFd(napi_env env, int fd);
 void InvalidateIoasHandlesOfObject(napi_env env, int fd, uint32_t id);
-// IOMMU_IOAS_MAP through a handle at a fixed IOVA, from native code on any thread: 0 or an errno
-// (ESTALE: the handle has ended; ERANGE: outside its memory).
+// IOMMU_IOAS_MAP through a handle at a fixed IOVA, from native code on any thread: 0, the kernel's
+// errno, or one of these.
+constexpr int kHandleEnded = -1;
+constexpr int kOutsideHandle = -2;
 int IoasHandleMapFixed(uint32_t token, uint64_t offset, uint64_t length, uint64_t iova, uint32_t flags);
 
 }  // namespace iommufd

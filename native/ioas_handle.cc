@@ -183,61 +183,53 @@ static Napi::Value HandleClose(const Napi::CallbackInfo& info) {
   return Napi::BigInt::New(env, mapped);
 }
 
-// IOMMU_IOAS_MAP of [offset, offset + length) of the handle's memory at the fixed iova, under
-// the entry's lock; any thread, no JS. 0, or the errno (ESTALE: the handle has ended; ERANGE:
-// outside its memory).
-int IoasHandleMapFixed(uint32_t token, uint64_t offset, uint64_t length, uint64_t iova, uint32_t flags) {
+// IOMMU_IOAS_MAP of [offset, offset + length) of the handle's memory (cmd: length, flags, iova
+// set), under the entry's lock; any thread, no JS. 0, the kernel's errno, or kHandleEnded /
+// kOutsideHandle (negative: no errno can be mistaken for them).
+static int MapThrough(uint32_t token, uint64_t offset, iommu_ioas_map* cmd) {
   auto r = Find(token);
-  if (!r) return ESTALE;
+  if (!r) return kHandleEnded;
   std::shared_lock<std::shared_mutex> g(r->lock);
-  if (!r->alive) return ESTALE;
-  if (offset > r->length || length > r->length - offset) return ERANGE;
-  iommu_ioas_map cmd{};
-  cmd.size = sizeof(cmd);
-  cmd.flags = flags | IOMMU_IOAS_MAP_FIXED_IOVA;
-  cmd.ioas_id = r->ioas;
-  cmd.user_va = reinterpret_cast<uintptr_t>(r->base + offset);
-  cmd.length = length;
-  cmd.iova = iova;
+  if (!r->alive) return kHandleEnded;
+  if (offset > r->length || cmd->length > r->length - offset) return kOutsideHandle;
+  cmd->size = sizeof(*cmd);
+  cmd->ioas_id = r->ioas;
+  cmd->user_va = reinterpret_cast<uintptr_t>(r->base + offset);
   int rc;
-  do rc = ::ioctl(r->fd, IOMMU_IOAS_MAP, &cmd);
+  do rc = ::ioctl(r->fd, IOMMU_IOAS_MAP, cmd);
   while (rc < 0 && errno == EINTR);
   if (rc < 0) return errno;
-  __atomic_add_fetch(&r->mapped, length, __ATOMIC_RELAXED);
+  __atomic_add_fetch(&r->mapped, cmd->length, __ATOMIC_RELAXED);
   return 0;
+}
+
+int IoasHandleMapFixed(uint32_t token, uint64_t offset, uint64_t length, uint64_t iova, uint32_t flags) {
+  iommu_ioas_map cmd{};
+  cmd.length = length;
+  cmd.flags = flags | IOMMU_IOAS_MAP_FIXED_IOVA;
+  cmd.iova = iova;
+  return MapThrough(token, offset, &cmd);
 }
 
 // ioasHandleMap(token, offset, length, iova, flags) -> iova. Any thread. Maps [offset, offset +
 // length) of the handle's memory at iova (fixed when given as a number or bigint, else the
-// kernel's choice): IOMMU_IOAS_MAP on the handle's fd and IOAS, under the entry's lock.
+// kernel's choice).
 static Napi::Value HandleMap(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const char* op = "IOMMU_IOAS_MAP";
   uint32_t token = ArgU32(info, 0, op, "token");
   uint64_t offset = ValueU64(info[1], op, "offset");
-  uint64_t length = ValueU64(info[2], op, "length");
-  uint32_t flags = ArgU32(info, 4, op, "flags");
   iommu_ioas_map cmd{};
-  cmd.size = sizeof(cmd);
-  cmd.length = length;
-  cmd.flags = flags;
+  cmd.length = ValueU64(info[2], op, "length");
+  cmd.flags = ArgU32(info, 4, op, "flags");
   if (!info[3].IsUndefined()) {
     cmd.iova = ValueU64(info[3], op, "iova");
     cmd.flags |= IOMMU_IOAS_MAP_FIXED_IOVA;
   }
-  auto r = Find(token);
-  if (!r) throw Closed(env, "map");
-  std::shared_lock<std::shared_mutex> g(r->lock);
-  if (!r->alive) throw Closed(env, "map");
-  if (offset > r->length || length > r->length - offset)
-    throw Napi::RangeError::New(env, "map: the range is outside the handle's memory");
-  cmd.ioas_id = r->ioas;
-  cmd.user_va = reinterpret_cast<uintptr_t>(r->base + offset);
-  int rc;
-  do rc = ::ioctl(r->fd, IOMMU_IOAS_MAP, &cmd);
-  while (rc < 0 && errno == EINTR);
-  if (rc < 0) throw SystemError(env, errno, op);
-  __atomic_add_fetch(&r->mapped, length, __ATOMIC_RELAXED);
+  int err = MapThrough(token, offset, &cmd);
+  if (err == kHandleEnded) throw Closed(env, "map");
+  if (err == kOutsideHandle) throw Napi::RangeError::New(env, "map: the range is outside the handle's memory");
+  if (err) throw SystemError(env, err, op);
   if (info[3].IsNumber()) return Napi::Number::New(env, static_cast<double>(cmd.iova));
   return Napi::BigInt::New(env, static_cast<uint64_t>(cmd.iova));
 }
