@@ -2,9 +2,10 @@
 // group boundaries as forEachFaultGroup finds them, multi-record groups (the test device only
 // makes single-record ones), answers by group, the end of a batch.
 import { describe, expect, it } from 'vitest';
-import type { AnswerBuffer } from '../../lib/fault/answers.js';
+import { AnswerBuffer } from '../../lib/fault/answers.js';
+import { CONTROL, type NativeEventPump } from '../../lib/core/binding.js';
 import { ErrorCodes } from '../../lib/core/errors.js';
-import { FAULT_RECORD_SIZE, forEachFaultGroup, PGFAULT_FLAGS_LAST_PAGE, PGFAULT_FLAGS_PASID_VALID } from '../../lib/fault/fault.js';
+import { encodeResponse, FAULT_RECORD_SIZE, FAULT_RESPONSE_SIZE, forEachFaultGroup, PGFAULT_FLAGS_LAST_PAGE, PGFAULT_FLAGS_PASID_VALID } from '../../lib/fault/fault.js';
 import { FaultBatch } from '../../lib/fault/fault_batch.js';
 
 /** Records of [cookie, last, addr?, pasid?] */
@@ -88,8 +89,28 @@ describe('FaultBatch', () => {
 
   it('grows for a batch bigger than any before', () => {
     const many: [number, boolean][] = Array.from({ length: 3000 }, (_, i) => [i, true]);
-    const { batch } = batchOf(records(many), many.length);
+    const { batch, answers } = batchOf(records(many), many.length);
     expect(batch.groupCount).toBe(3000);
     expect(batch.cookie(batch.first(2999))).toBe(2999);
+    batch.answer(2999);
+    batch.answer(1500);
+    expect(answers).toEqual([[2999, 0], [1500, 0]]); // the cookies of groups past the first 1024
+  });
+});
+
+describe('AnswerBuffer', () => {
+  it('encodes each answer as struct iommu_hwpt_page_response, growing past its first size', () => {
+    const given: Uint8Array[] = [];
+    const pump = { setAnswers: (bytes: Uint8Array) => given.push(bytes) } as unknown as NativeEventPump;
+    const answers = new AnswerBuffer(pump, undefined, 2);
+    const list: [number, number][] = [[0xffff_ffff, 1], [7, 0], [0x8000_0001, 1]];
+    list.forEach(([cookie, code], i) => expect(answers.add(cookie, code)).toBe(i));
+    expect(answers.waiting).toBe(3);
+    expect(given.length).toBe(2); // the pump was given the bigger buffer
+    const expected = new DataView(new ArrayBuffer(list.length * FAULT_RESPONSE_SIZE));
+    list.forEach(([cookie, code], i) => encodeResponse(expected, i * FAULT_RESPONSE_SIZE, cookie, code));
+    expect(given[1].subarray(0, expected.byteLength)).toEqual(new Uint8Array(expected.buffer));
+    expect(answers.cookie(2)).toBe(0x8000_0001);
+    expect(answers.slots[CONTROL.answers]).toBe(3);
   });
 });
