@@ -2,9 +2,10 @@
 // batches into a FaultBatch; a synchronous batch handler (setBatchHandler) sees each first, and
 // what it leaves goes on to the async iterator as FaultGroups. Answers made while a batch is
 // handled (in the handler, or in the microtasks the iterator's consumers run before the pump's
-// callback returns) are written by the pump right after it, in one write(2); answers made later
-// go back in one write per turn of the event loop. serve() and serveInWorker() (serve.ts) drive
-// the same pump from a blocking loop instead.
+// callback returns) go out in one write(2): in those microtasks once no group waits for the
+// consumer, else by the pump right after its callback; answers made later go back in one write
+// per turn of the event loop. serve() and serveInWorker() (serve.ts) drive the same pump from a
+// blocking loop instead.
 import { AnswerBuffer, answerRest, Flights } from './answers.js';
 import { binding, CONTROL, type NativeEventPump } from '../core/binding.js';
 import { checkOptions, invalidArgType, optionalSignal } from '../core/args.js';
@@ -333,14 +334,24 @@ export class FaultQueue implements AsyncIterable<FaultGroup> {
     const index = this.#answers.add(cookie, code);
     const promise = wantPromise ? this.#flights.add(index) : undefined;
     if (promise) this.#answers.slots[CONTROL.notify] = 1;
-    // Inside the pump's callback the pump writes it when the callback returns; the flush is for
-    // answers made later (it finds nothing to do otherwise).
     if (!this.#flushScheduled) {
       this.#flushScheduled = true;
-      setImmediate(() => this.#flush());
+      queueMicrotask(this.#flushSoon);
     }
     return promise;
   }
+
+  // After the microtask that answered: with no group left waiting for the consumer (one fault, or
+  // the last of a batch), the answers go out now, in this microtask checkpoint, and respond()'s
+  // promises settle in it: no event-loop turn, and no second call from the pump after its
+  // callback. While groups wait, the consumer is still working through a batch: its answers go
+  // in one write, the pump's when its callback returns, or a later turn's for answers made after.
+  #flushSoon = (): void => {
+    if (this.#stream.backlog === 0) this.#flush();
+    else setImmediate(this.#flushLater);
+  };
+
+  #flushLater = (): void => this.#flush();
 
   #flush(): void {
     this.#flushScheduled = false;
