@@ -48,11 +48,15 @@ const root = join(here, '..');
 const { values: opt } = parseArgs({
   options: {
     iters: { type: 'string', default: '300' },
-    warmup: { type: 'string', default: '30' },
+    // Faults per row before its clock starts (tput: about as many pages of waves). Under TCG the
+    // JIT takes about a thousand faults to settle (bench/pri_steps.mjs: for await 1208-1520 us in
+    // a process's first 330 faults, 539-574 after 1000); a VMM's handler runs warm.
+    warmup: { type: 'string', default: '1000' },
     rounds: { type: 'string', default: '3' },
-    // Unrecorded rounds first (each row with at most 100 faults, one wave): the bench's own device
-    // driver is JS too, and in a fresh process its first round ran at twice its later cost.
-    'warm-rounds': { type: 'string', default: '1' },
+    // Unrecorded rounds first (each row with at most 100 faults and its warm-up, one wave): with a
+    // short --warmup, the first round ran at twice its later cost (the bench's device driver is JS
+    // too, and cold in a fresh process).
+    'warm-rounds': { type: 'string', default: '0' },
     waves: { type: 'string', default: '4' }, // tput: measured waves per run (one more to warm up)
     only: { type: 'string', default: 'paging,nested,tput' },
     out: { type: 'string' },
@@ -169,6 +173,7 @@ const pagerLatency = {}; // per DemandPager row: its own latency percentiles per
 let tputPages = 0; // per wave: 64 pages per slot, as many slots as the PRI allocation
 const cRttMs = (ITERS + WARMUP) * 1000 + 60_000; // generous: 1 ms per fault and a minute
 const WARM_ROUNDS = Number(opt['warm-rounds']);
+const TPUT_WARM = Math.max(1, Math.round(WARMUP / 256)); // waves of (usually) 4 slots x 64 pages
 for (let round = -WARM_ROUNDS; round < Number(opt.rounds); round++) {
   if (round < 0) {
     // Every row once, as a measured round runs it, nothing recorded (errors still end the run).
@@ -185,7 +190,7 @@ for (let round = -WARM_ROUNDS; round < Number(opt.rounds); round++) {
     const key = `${sc}/${v}`;
     let r;
     if (sc === 'tput') {
-      r = v === 'C' ? cRun('tput', WAVES, 1, (WAVES + 1) * 60_000) : await node.tput(v, WAVES, 1);
+      r = v === 'C' ? cRun('tput', WAVES, TPUT_WARM, (WAVES + TPUT_WARM) * 60_000) : await node.tput(v, WAVES, TPUT_WARM);
       tputPages = r.pages;
       const rates = r.ns.map((ns) => r.pages / (ns / 1e9));
       (samples[key] ??= []).push(...rates);
