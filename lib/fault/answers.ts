@@ -2,7 +2,7 @@
 // answers, a FaultGroup's) and the control block JS and the native pump share (layout:
 // binding.pumpControl); respond()'s promises; and the INVALID answers that end a queue.
 import { CONTROL, type NativeEventPump } from '../core/binding.js';
-import { encodeResponse, FAULT_RESPONSE_SIZE, forEachFaultGroup, PAGE_RESP_INVALID } from './fault.js';
+import { encodeResponse, FAULT_RESPONSE_SIZE, forEachFaultGroup, PAGE_RESP_INVALID, PGFAULT_COOKIE } from './fault.js';
 
 export class AnswerBuffer {
   bytes: Uint8Array;
@@ -83,7 +83,7 @@ export function answerRest(pump: NativeEventPump, pending: Map<number, number>):
   function collect(batch: Uint8Array, byteLength: number) {
     const view = new DataView(batch.buffer, batch.byteOffset, byteLength);
     forEachFaultGroup(view, byteLength, (offset) => {
-      const cookie = view.getUint32(offset + 36, true);
+      const cookie = view.getUint32(offset + PGFAULT_COOKIE, true);
       if (pending.has(cookie)) stale++;
       pending.set(cookie, 0);
     });

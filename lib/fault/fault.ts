@@ -6,6 +6,8 @@ import { checkDataView, checkFunction, checkSpan, checkUint8Array, integerError 
 
 export const FAULT_RECORD_SIZE = 40;
 export const FAULT_RESPONSE_SIZE = 8;
+/** @internal Where a record's cookie is (the field every answer names). */
+export const PGFAULT_COOKIE = 36;
 
 /** iommu_hwpt_pgfault.flags */
 export const PGFAULT_FLAGS_PASID_VALID = 1 << 0;
@@ -57,7 +59,7 @@ export function decodeFaultRecord(view: DataView, offset: number): FaultRecord {
     perm: view.getUint32(offset + 16, true),
     addr: view.getBigUint64(offset + 24, true),
     length: view.getUint32(offset + 32, true),
-    cookie: view.getUint32(offset + 36, true),
+    cookie: view.getUint32(offset + PGFAULT_COOKIE, true),
   };
 }
 
@@ -75,7 +77,7 @@ export function forEachFaultGroup(view: DataView, byteLength: number, onGroup: (
   checkFunction(call, 'onGroup', onGroup);
   let start = 0;
   for (let off = 0; off < byteLength; off += FAULT_RECORD_SIZE) {
-    if (off > start && view.getUint32(off + 36, true) !== view.getUint32(start + 36, true)) {
+    if (off > start && view.getUint32(off + PGFAULT_COOKIE, true) !== view.getUint32(start + PGFAULT_COOKIE, true)) {
       onGroup(start, (off - start) / FAULT_RECORD_SIZE);
       start = off;
     }

@@ -6,7 +6,7 @@ import type { AnswerBuffer } from './answers.js';
 import { checkOneOf, indexError, outOfRange } from '../core/args.js';
 import { ErrorCodes, IommufdError } from '../core/errors.js';
 import {
-  decodeFaultRecord, FAULT_RECORD_SIZE, PAGE_RESP_INVALID, PAGE_RESP_SUCCESS, PGFAULT_FLAGS_LAST_PAGE,
+  decodeFaultRecord, FAULT_RECORD_SIZE, PAGE_RESP_INVALID, PAGE_RESP_SUCCESS, PGFAULT_COOKIE, PGFAULT_FLAGS_LAST_PAGE,
   PGFAULT_FLAGS_PASID_VALID, RESPONSE_CODES, type FaultRecord, type ResponseCode,
 } from './fault.js';
 import type { FaultGroup } from './fault_group.js';
@@ -15,9 +15,9 @@ const OPEN = 0;
 const ANSWERED = 1;
 const KEPT = 2;
 const HI = 2 ** 32;
-// struct iommu_hwpt_pgfault in u32 words: flags is word 0, cookie word 9.
+// struct iommu_hwpt_pgfault in u32 words: flags is word 0.
 const WORDS = FAULT_RECORD_SIZE / 4;
-const COOKIE = 9;
+const COOKIE = PGFAULT_COOKIE / 4;
 
 /** @internal What a batch's owner lets it do beyond answering now. */
 export interface BatchOwner {
@@ -162,7 +162,7 @@ export class FaultBatch {
   /** The length field of record `r` (0 for PRI: one page). */
   length(r: number): number { return this.#view.getUint32(this.#rec(r, 'length') + 32, true); }
   /** The kernel's cookie of record `r`'s group. */
-  cookie(r: number): number { return this.#view.getUint32(this.#rec(r, 'cookie') + 36, true); }
+  cookie(r: number): number { return this.#view.getUint32(this.#rec(r, 'cookie') + PGFAULT_COOKIE, true); }
   /** Record `r` decoded into an object (allocates: for logging and slow paths). */
   record(r: number): FaultRecord { return decodeFaultRecord(this.#view, this.#rec(r, 'record')); }
 

@@ -3,7 +3,7 @@
 import { checkOneOf } from '../core/args.js';
 import { ErrorCodes, IommufdError } from '../core/errors.js';
 import {
-  decodeFaultRecord, FAULT_RECORD_SIZE, PAGE_RESP_INVALID, PAGE_RESP_SUCCESS, PGFAULT_FLAGS_PASID_VALID, RESPONSE_CODES,
+  decodeFaultRecord, FAULT_RECORD_SIZE, PAGE_RESP_INVALID, PAGE_RESP_SUCCESS, PGFAULT_COOKIE, PGFAULT_FLAGS_PASID_VALID, RESPONSE_CODES,
   type FaultRecord, type ResponseCode,
 } from './fault.js';
 
@@ -36,7 +36,7 @@ export class FaultGroup {
     this.#offset = offset;
     this.#count = count;
     this.#generation = generation;
-    this.cookie = view.getUint32(offset + 36, true);
+    this.cookie = view.getUint32(offset + PGFAULT_COOKIE, true);
   }
 
   /** The group's records, in the order the device sent them. */
