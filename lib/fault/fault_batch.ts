@@ -4,6 +4,7 @@
 // per fault.
 import type { AnswerBuffer } from './answers.js';
 import { checkOneOf, indexError, outOfRange } from '../core/args.js';
+import { CopyPool } from '../core/copy_pool.js';
 import { ErrorCodes, IommufdError } from '../core/errors.js';
 import {
   decodeFaultRecord, FAULT_RECORD_SIZE, PAGE_RESP_INVALID, PAGE_RESP_SUCCESS, PGFAULT_COOKIE, PGFAULT_FLAGS_LAST_PAGE,
@@ -53,7 +54,9 @@ export class FaultBatch {
   #live = false;
   #answers: AnswerBuffer;
   #owner: BatchOwner;
-  #copy: DataView | undefined;
+  // Where this batch's records were copied for kept groups (-1: not yet).
+  #copyAt = -1;
+  #pool = new CopyPool();
 
   /** @internal */
   constructor(answers: AnswerBuffer, owner: BatchOwner) {
@@ -97,7 +100,7 @@ export class FaultBatch {
     this.#records = records;
     this.#groups = groups;
     this.#open = groups;
-    this.#copy = undefined;
+    this.#copyAt = -1;
     this.#live = true;
   }
 
@@ -208,11 +211,11 @@ export class FaultBatch {
     if (!keep) throw Object.assign(new Error('FaultBatch.keep: a serve loop answers every group before its next read; answer it now'), { code: 'ERR_INVALID_STATE' });
     if (this.#state[g] !== OPEN) throw alreadyAnswered('keep', this.#cookies[g], this.#state[g]);
     // One copy of the batch's records, shared by every group kept from it.
-    this.#copy ??= new DataView((this.#view.buffer as ArrayBuffer).slice(this.#view.byteOffset, this.#view.byteOffset + this.#records * FAULT_RECORD_SIZE));
+    if (this.#copyAt < 0) this.#copyAt = this.#pool.copy(this.#view.buffer, this.#view.byteOffset, this.#records * FAULT_RECORD_SIZE);
     this.#state[g] = KEPT;
     this.#open--;
     const start = this.#starts[g];
-    return keep(this.#copy, start * FAULT_RECORD_SIZE, this.#starts[g + 1] - start);
+    return keep(this.#pool.view, this.#copyAt + start * FAULT_RECORD_SIZE, this.#starts[g + 1] - start);
   }
 
   /** Writes the answers made so far now, before the handler returns (e.g. before slow work). */

@@ -4,6 +4,7 @@
 // objects, with the events the kernel dropped reported where they were dropped.
 import { binding, CONTROL, type NativeEventPump } from '../core/binding.js';
 import { checkInteger, checkOneOf, checkOptions, invalidArgType, optionalInteger, optionalSignal, outOfRange } from '../core/args.js';
+import { CopyPool } from '../core/copy_pool.js';
 import { closedError, ErrorCodes, IommufdError } from '../core/errors.js';
 import { EventStream, startReading } from '../core/event_stream.js';
 import { destroyObject, type IommufdContext } from '../core/context.js';
@@ -30,7 +31,7 @@ export interface VeventQueueOptions extends QueueOptions {
   // more events and drops the rest, reported as a loss.
 }
 
-/** One vIOMMU event. Its bytes are a copy of its read's, shared with the read's other events. */
+/** One vIOMMU event. Its bytes are a copy of its read's, in a pool shared with other events (as Node's Buffer pool): `data.buffer` holds more than this event. */
 export class Vevent {
   readonly kind = 'event' as const;
   /** The vEVENTQ type: what `data` is. */
@@ -122,6 +123,8 @@ export class VeventQueue implements AsyncIterable<Vevent | VeventLoss> {
   #handler: VeventBatchHandler | undefined;
   #throwOnLoss: boolean;
   #stats = { lost: 0, overflows: 0, gaps: 0 };
+  // The iterator's events outlive the pump's buffer: their copies.
+  #pool = new CopyPool();
   #closing: Promise<void> | undefined;
   #onBatchCallback = (view: Uint8Array, n: number) => this.#onBatch(view, n);
   #onErrorCallback = (e: Error) => this.#stream.fail(e);
@@ -210,7 +213,8 @@ export class VeventQueue implements AsyncIterable<Vevent | VeventLoss> {
     if (stream.error) return; // ended by an earlier loss: nothing more is delivered
     // One copy per read, not per event: the events outlive the pump's buffer.
     const view = batch.view;
-    const copy = new DataView(view.buffer.slice(view.byteOffset, view.byteOffset + batch._byteLength));
+    const at = this.#pool.copy(view.buffer, view.byteOffset, batch._byteLength);
+    const copy = this.#pool.view;
     const size = batch._dataSize;
     for (let i = 0, n = batch.length; i < n; i++) {
       const lost = batch.lost(i);
@@ -229,7 +233,7 @@ export class VeventQueue implements AsyncIterable<Vevent | VeventLoss> {
         stream.push(loss);
       }
       if (header) continue;
-      stream.push(new Vevent(this.type, sequence, copy, batch.dataOffset(i), size));
+      stream.push(new Vevent(this.type, sequence, copy, at + batch.dataOffset(i), size));
     }
   }
 

@@ -96,6 +96,28 @@ describe('FaultBatch', () => {
     batch.answer(1500);
     expect(answers).toEqual([[2999, 0], [1500, 0]]); // the cookies of groups past the first 1024
   });
+  it('keeps groups from many reads of one buffer: each keeps its own records', () => {
+    // A consumer taking one fault at a time keeps one group per read; the pump reuses its buffer.
+    const bytes = records([[0, true]]);
+    const v = new DataView(bytes.buffer);
+    const kept: { offset: number; count: number; view: DataView }[] = [];
+    const sink = { add() {} } as unknown as AnswerBuffer;
+    const batch = new FaultBatch(sink, { flush() {}, keep: (view, offset, count) => { kept.push({ view, offset, count }); return undefined as never; } });
+    const n = 3000; // past one pool (64 KiB: 1638 records)
+    for (let i = 0; i < n; i++) {
+      v.setUint32(36, i, true);
+      v.setBigUint64(24, BigInt(i) << 12n, true);
+      batch._begin(bytes, FAULT_RECORD_SIZE);
+      batch.keep(0);
+      batch._end();
+    }
+    expect(new Set(kept.map((k) => k.view.buffer)).size).toBeGreaterThan(1);
+    kept.forEach((k, i) => {
+      expect(k.count).toBe(1);
+      expect(k.view.getUint32(k.offset + 36, true)).toBe(i);
+      expect(k.view.getBigUint64(k.offset + 24, true)).toBe(BigInt(i) << 12n);
+    });
+  });
 });
 
 describe('AnswerBuffer', () => {
