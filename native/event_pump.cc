@@ -86,11 +86,14 @@ Napi::Value EventPump::SetAnswers(const Napi::CallbackInfo& info) {
   if (control.length < control::kBytes || reinterpret_cast<uintptr_t>(control.data) % 8)
     throw Napi::RangeError::New(env_, std::string(op) + ": control must be 8-byte aligned and at least " +
                                           std::to_string(control::kBytes) + " bytes");
+  const bool deferring = deferRef_;
+  if (deferring) DeferRef(false);  // a new block during the callback: what JS left applies now
   answersRef_ = Napi::Persistent(info[0]);
   controlRef_ = Napi::Persistent(info[1]);
   answers_ = answers.data;
   answersCapacity_ = answers.length / kResponse;
   control_ = control.data;
+  if (deferring) DeferRef(true);
   return env_.Undefined();
 }
 
@@ -132,14 +135,31 @@ void EventPump::StopPolling() {
   polling_ = false;
 }
 
-// ref(bool): whether the poll handle keeps the event loop alive.
+// ref(bool): whether the poll handle keeps the event loop alive. (During the loop's callback JS
+// leaves it in the control block instead: control::kDeferRef.)
 Napi::Value EventPump::SetRef(const Napi::CallbackInfo& info) {
-  if (poll_) {
-    auto* h = reinterpret_cast<uv_handle_t*>(poll_);
-    if (info[0].ToBoolean()) uv_ref(h);
-    else uv_unref(h);
-  }
+  SetRefNow(info[0].ToBoolean());
   return env_.Undefined();
+}
+
+// Around the loop's callback: JS's ref() goes to the control block, applied when it returns.
+void EventPump::DeferRef(bool on) {
+  deferRef_ = on;
+  if (!control_) return;  // (none once JS closed the pump in the callback: its handle is gone too)
+  int32_t* slots = Slots();
+  if (on) {
+    slots[control::kRef] = -1;
+  } else if (slots[control::kDeferRef] && slots[control::kRef] >= 0) {
+    SetRefNow(slots[control::kRef] == 1);
+  }
+  slots[control::kDeferRef] = on;
+}
+
+void EventPump::SetRefNow(bool on) {
+  if (!poll_) return;
+  auto* h = reinterpret_cast<uv_handle_t*>(poll_);
+  if (on) uv_ref(h);
+  else uv_unref(h);
 }
 
 // read(): drain synchronously now (used by close to answer what is still queued).
@@ -159,8 +179,10 @@ void EventPump::OnPoll(uv_poll_t* handle, int status, int events) {
     self->StopPolling();
     return;
   }
+  self->DeferRef(true);
   if (status < 0) self->ReportError(SystemError(self->env_, -status, "poll", "fault fd").Value(), true);
   else self->Drain(true);
+  self->DeferRef(false);
   napi_close_handle_scope(self->env_, scope);
 }
 
@@ -412,6 +434,7 @@ void EventPump::Shutdown() {
   view_.Reset();
   buffer_ = nullptr;
   capacity_ = 0;
+  if (control_) Slots()[control::kDeferRef] = 0;
   answersRef_.Reset();
   controlRef_.Reset();
   answers_ = control_ = nullptr;
@@ -439,6 +462,8 @@ void InitEventPump(Napi::Env env, Napi::Object exports) {
   c.Set("notify", control::kNotify);
   c.Set("writes", control::kWrites);
   c.Set("stop", control::kStop);
+  c.Set("deferRef", control::kDeferRef);
+  c.Set("ref", control::kRef);
   c.Set("answered", control::kAnswered);
   c.Set("refused", control::kRefused);
   c.Set("batches", control::kBatches);

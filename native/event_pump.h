@@ -24,12 +24,18 @@ constexpr size_t kAnswers = 0;   // i32: responses waiting in the answer buffer 
 constexpr size_t kNotify = 1;    // i32: JS wants onWritten() after the pump writes them (promises wait)
 constexpr size_t kWrites = 2;    // i32: +1 after every write(2) of answers (wraps): another thread can watch it
 constexpr size_t kStop = 3;      // i32: the serve loop returns before its next read when set
+// While the loop's callback runs (with its microtasks) the pump sets kDeferRef, and JS leaves its
+// ref() in kRef (-1: none) for the pump to apply after: a consumer handed a group that waits again
+// in those microtasks (for await) then costs no addon call, where it cost two (unref, ref).
+constexpr size_t kDeferRef = 14; // i32: 1 while the loop's callback runs
+constexpr size_t kRef = 15;      // i32: the ref() JS asked for meanwhile (1, 0), or -1
 constexpr size_t kAnswered = 2;  // f64: responses the kernel accepted
 constexpr size_t kRefused = 3;   // f64: responses the kernel refused (EINVAL)
 constexpr size_t kBatches = 4;   // f64: deliveries to JS
 constexpr size_t kDelivered = 5; // f64: fault groups delivered to JS
 constexpr size_t kErrors = 6;    // f64: handler errors a serve loop caught (JS counts them)
 constexpr size_t kBytes = 8 * 8;
+static_assert(kDeferRef * 4 >= (kErrors + 1) * 8 && (kRef + 1) * 4 <= kBytes, "i32 slots after the counters");
 }  // namespace control
 
 // The records a pump reads: fault records (fixed size, answered in groups), or vEVENTs (a header
@@ -70,6 +76,8 @@ class EventPump : public Napi::ObjectWrap<EventPump> {
   Napi::Value Close(const Napi::CallbackInfo& info);
 
   static void OnPoll(uv_poll_t* handle, int status, int events);
+  void DeferRef(bool on);
+  void SetRefNow(bool on);
   void StopPolling();
   bool Call(const Napi::FunctionReference& fn, size_t argc, const napi_value* argv, bool fromLoop);
   bool Deliver(size_t bytes, bool fromLoop);
@@ -101,6 +109,7 @@ class EventPump : public Napi::ObjectWrap<EventPump> {
   uv_poll_t* poll_ = nullptr;
   bool polling_ = false;
   bool serving_ = false;
+  bool deferRef_ = false;  // in the loop's callback: see control::kDeferRef
   uint8_t* buffer_ = nullptr;
   size_t capacity_ = 0;
   Napi::Reference<Napi::Uint8Array> view_;

@@ -32,7 +32,7 @@ export interface NativeEventPump {
 
 /** Indexes into the pump's control block: Int32 slots, then Float64 counters. */
 export interface PumpControl {
-  answers: number; notify: number; writes: number; stop: number;
+  answers: number; notify: number; writes: number; stop: number; deferRef: number; ref: number;
   answered: number; refused: number; batches: number; delivered: number; errors: number;
   /** Its size in bytes. */
   bytes: number;

@@ -2,6 +2,7 @@
 // of what the pump delivered, consumers waiting for it (next(), iterators with an AbortSignal),
 // backpressure (the pump stops above `high` waiting items and starts again at `low`; the kernel
 // holds the rest meanwhile), and what keeps a waited-on queue alive.
+import { CONTROL } from './binding.js';
 
 /** The pump, as the stream drives it. */
 export interface StreamPump {
@@ -33,6 +34,8 @@ const waitedOn = new Set<object>();
 export class EventStream<T> {
   readonly #owner: object;
   readonly #pump: StreamPump;
+  // The pump's control block: while the pump's callback runs, ref() is left there for it.
+  readonly #slots: Int32Array;
   readonly #high: number;
   readonly #low: number;
   #backlog: T[] = [];
@@ -47,10 +50,11 @@ export class EventStream<T> {
   #serving = false;
   #inUse = false;
 
-  /** `owner`: the queue, kept alive while a consumer waits on it. */
-  constructor(owner: object, pump: StreamPump, high: number, low: number) {
+  /** `owner`: the queue, kept alive while a consumer waits on it; `slots`: the pump's control block. */
+  constructor(owner: object, pump: StreamPump, slots: Int32Array, high: number, low: number) {
     this.#owner = owner;
     this.#pump = pump;
+    this.#slots = slots;
     this.#high = high;
     this.#low = low;
   }
@@ -125,7 +129,15 @@ export class EventStream<T> {
   /** Lets a consumer waiting on this queue keep the process alive (the default). */
   ref(on: boolean): void {
     this.#ref = on;
-    if (!this.#closed) this.#pump.ref(on && this.#held);
+    if (!this.#closed) this.#setRef(on && this.#held);
+  }
+
+  // A consumer handed an item in the pump's callback usually waits again before it returns: the
+  // pump then applies only the last of the two (no addon call each).
+  #setRef(on: boolean): void {
+    const slots = this.#slots;
+    if (slots[CONTROL.deferRef] === 1) slots[CONTROL.ref] = on ? 1 : 0;
+    else this.#pump.ref(on);
   }
 
   // Called whenever the waiters or the owner's inUse change: a waited-on queue is kept from GC
@@ -136,7 +148,7 @@ export class EventStream<T> {
     this.#held = held;
     if (held) waitedOn.add(this.#owner);
     else waitedOn.delete(this.#owner);
-    if (this.#ref && !this.#closed) this.#pump.ref(held);
+    if (this.#ref && !this.#closed) this.#setRef(held);
   }
 
   #take = (): T | undefined => {

@@ -136,7 +136,7 @@ export class FaultQueue implements AsyncIterable<FaultGroup> {
         keep: (bytes, offset, count) => this.#keep(bytes, offset, count),
         flush: () => this.#flush(),
       });
-      this.#stream = new EventStream(this, pump, checked.high, checked.low);
+      this.#stream = new EventStream(this, pump, this.#answers.slots, checked.high, checked.low);
       pump.setCallbacks(this.#onBatchCallback, this.#onErrorCallback, this.#onWrittenCallback);
       abandoned.register(this, { id, pump, pending: this.#pending, iommufd, holders: this.#holders }, this);
       this.#signal = checked.signal;

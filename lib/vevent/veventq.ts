@@ -143,10 +143,11 @@ export class VeventQueue implements AsyncIterable<Vevent | VeventLoss> {
       this.#pump = pump;
       const control = new ArrayBuffer(CONTROL.bytes);
       this.#counters = new Float64Array(control);
-      pump.setAnswers(new Uint8Array(8), new Int32Array(control)); // no answers: the control block counts
+      const slots = new Int32Array(control);
+      pump.setAnswers(new Uint8Array(8), slots); // no answers: the control block counts
       this.#batch = new VeventBatch(o.type, o.dataSize);
       this.#throwOnLoss = o.overflow === 'throw';
-      this.#stream = new EventStream(this, pump, o.high, o.low);
+      this.#stream = new EventStream(this, pump, slots, o.high, o.low);
       pump.setCallbacks(this.#onBatchCallback, this.#onErrorCallback);
       abandoned.register(this, { id, pump, iommufd }, this);
       this.#signal = o.signal;

@@ -83,6 +83,18 @@ describe('process life', () => {
     expect(unref.stdout).toBe('');
   });
 
+  it('a for-await loop waiting again in the pump\'s callback keeps it alive; one that stops waiting there does not', async () => {
+    // The pump applies what the stream asked for during its callback when it returns (kDeferRef):
+    // applied wrong, `loop` would exit after its first fault, or `leave` would never exit.
+    const loop = await node([fixture('lifetime.mjs'), 'loop'], 30_000);
+    expect(loop.code, loop.stderr).toBe(0);
+    expect(loop.stdout).toBe('got 1\ngot 2\ngot 3\n');
+    const leave = await node([fixture('lifetime.mjs'), 'leave'], 30_000);
+    expect(leave.signal).toBeNull();
+    expect(leave.code, leave.stderr).toBe(0);
+    expect(leave.stdout).toBe('got 5\n');
+  });
+
   it('kill -9 of a handler with faults pending, then a new process sets everything up again', async () => {
     const held = await node([fixture('lifetime.mjs'), 'hold'], 60_000, (out, kill) => { if (out.includes('holding')) kill(); });
     expect(held.signal).toBe('SIGKILL');
