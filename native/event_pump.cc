@@ -149,7 +149,7 @@ void EventPump::DeferRef(bool on) {
   int32_t* slots = Slots();
   if (on) {
     slots[control::kRef] = -1;
-  } else if (slots[control::kDeferRef] && slots[control::kRef] >= 0) {
+  } else if (slots[control::kRef] >= 0) {
     SetRefNow(slots[control::kRef] == 1);
   }
   slots[control::kDeferRef] = on;
